@@ -1,0 +1,105 @@
+// Package testenv gives tests the real services they run against: the test
+// PostgreSQL and Redis named by CRMSYNC_TEST_POSTGRES_URL and
+// CRMSYNC_TEST_REDIS_URL, or the embedded stand-ins when those are unset.
+//
+// With CI=true a missing service fails the test instead of skipping it, so
+// CI never quietly tests less.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Env variable names.
+const (
+	PostgresVar = "CRMSYNC_TEST_POSTGRES_URL"
+	RedisVar    = "CRMSYNC_TEST_REDIS_URL"
+)
+
+// CI reports whether tests run in CI, where nothing may skip.
+func CI() bool { return os.Getenv("CI") == "true" }
+
+// SkipUnless skips tb with a message naming the variable unless it is set;
+// in CI a missing variable fails the test instead.
+func SkipUnless(tb testing.TB, envVar string) string {
+	tb.Helper()
+	v := os.Getenv(envVar)
+	if v == "" {
+		if CI() {
+			tb.Fatalf("%s must be set in CI", envVar)
+		}
+		tb.Skipf("set %s to run this test against the real service", envVar)
+	}
+	return v
+}
+
+// RandomName returns prefix plus 12 random hex digits: a schema, key prefix
+// or queue name no other test uses.
+func RandomName(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + hex.EncodeToString(b)
+}
+
+// RedisURL returns the URL of a Redis for this test: the real test Redis
+// (database 15, flushed first; such tests must not run in parallel) when
+// CRMSYNC_TEST_REDIS_URL is set, else a fresh miniredis with ClockTTL, the
+// same stand-in the embedded mode uses. In CI the real one is required.
+func RedisURL(tb testing.TB) string {
+	tb.Helper()
+	if raw := os.Getenv(RedisVar); raw != "" {
+		u, err := url.Parse(raw)
+		if err != nil {
+			tb.Fatalf("%s: %v", RedisVar, err)
+		}
+		u.Path = "/15"
+		opts, err := redis.ParseURL(u.String())
+		if err != nil {
+			tb.Fatalf("%s: %v", RedisVar, err)
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		if err := c.FlushDB(context.Background()).Err(); err != nil {
+			tb.Fatalf("flush test redis: %v", err)
+		}
+		return u.String()
+	}
+	if CI() {
+		tb.Fatalf("%s must be set in CI", RedisVar)
+	}
+	m := miniredis.NewMiniRedis()
+	m.ClockTTL(true) // TTLs run on the wall clock, as in real Redis
+	if err := m.Start(); err != nil {
+		tb.Fatalf("miniredis: %v", err)
+	}
+	tb.Cleanup(m.Close)
+	return "redis://" + m.Addr() + "/0"
+}
+
+// Redis returns a client for RedisURL(tb), closed when the test ends.
+func Redis(tb testing.TB) *redis.Client {
+	tb.Helper()
+	opts, err := redis.ParseURL(RedisURL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// RealRedis is Redis, but only the real server will do (for tests of
+// behaviour miniredis does not model); it skips, or fails in CI, without it.
+func RealRedis(tb testing.TB) *redis.Client {
+	tb.Helper()
+	SkipUnless(tb, RedisVar)
+	return Redis(tb)
+}
