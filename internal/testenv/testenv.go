@@ -9,12 +9,14 @@ package testenv
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"net/url"
 	"os"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
 	"github.com/redis/go-redis/v9"
 )
 
@@ -103,3 +105,41 @@ func RealRedis(tb testing.TB) *redis.Client {
 	SkipUnless(tb, RedisVar)
 	return Redis(tb)
 }
+
+// PostgresDSN creates a fresh schema in the test PostgreSQL and returns a
+// DSN whose search_path is that schema, so tests can run in parallel and
+// never touch public. The schema is dropped when the test ends. It skips
+// (fails in CI) when CRMSYNC_TEST_POSTGRES_URL is unset.
+func PostgresDSN(tb testing.TB) string {
+	tb.Helper()
+	base := SkipUnless(tb, PostgresVar)
+	schema := RandomName("t_")
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		tb.Fatalf("open test postgres: %v", err)
+	}
+	defer admin.Close()
+	ctx := context.Background()
+	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
+		tb.Fatalf("create schema: %v", err)
+	}
+	tb.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		db.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") //nolint:errcheck
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		tb.Fatalf("%s: %v", PostgresVar, err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// HasPostgres reports whether the test PostgreSQL is configured.
+func HasPostgres() bool { return os.Getenv(PostgresVar) != "" }
