@@ -16,19 +16,19 @@ func notFound(format string, args ...any) error {
 // uniqueFields names, per unique index, the JSON field a conflict is about
 // and how to say it.
 var uniqueFields = map[string][2]string{
-	"tenants_prefix":          {"prefix", "another tenant already uses this prefix"},
-	"departments_name":        {"name", "a department with this name already exists"},
-	"employees_email":         {"email", "an employee with this email already exists"},
-	"employees_name":          {"full_name", "an employee with this full name already exists"},
-	"employees_login":         {"login", "this login is taken"},
-	"extensions_pkey":         {"extension", "this extension is taken by another employee or department"},
-	"phone_numbers_number":    {"number", "this number is already assigned"},
-	"crm_accounts_external":   {"external_id", "this CRM account is already linked"},
-	"crm_users_external":      {"external_id", "this CRM user already exists"},
-	"employee_links_user":     {"crm_user_id", "this CRM user is already linked"},
-	"employee_links_employee": {"employee_id", "this employee is already linked to another CRM user of the account"},
-	"calls_call_id":           {"call_id", "this call already exists"},
-	"call_events_idempotency": {"idempotency_key", "this event was already received"},
+	"tenants_prefix":           {"prefix", "another tenant already uses this prefix"},
+	"departments_name":         {"name", "a department with this name already exists"},
+	"employees_email":          {"email", "an employee with this email already exists"},
+	"employees_name":           {"full_name", "an employee with this full name already exists"},
+	"employees_login":          {"login", "this login is taken"},
+	"extensions_pkey":          {"extension", "this extension is taken by another employee or department"},
+	"phone_numbers_number_key": {"number", "this number is already assigned"},
+	"crm_accounts_external":    {"external_id", "this CRM account is already linked"},
+	"crm_users_external":       {"external_id", "this CRM user already exists"},
+	"employee_links_user":      {"crm_user_id", "this CRM user is already linked"},
+	"employee_links_employee":  {"employee_id", "this employee is already linked to another CRM user of the account"},
+	"calls_call_id":            {"call_id", "this call already exists"},
+	"call_events_idempotency":  {"idempotency_key", "this event was already received"},
 }
 
 // sqliteUnique maps the column list SQLite names in a UNIQUE failure to the
@@ -40,7 +40,7 @@ var sqliteUnique = map[string]string{
 	"employees.tenant_id, employees.name_key":                                  "employees_name",
 	"employees.login":                                                          "employees_login",
 	"extensions.tenant_id, extensions.extension":                               "extensions_pkey",
-	"phone_numbers.number":                                                     "phone_numbers_number",
+	"phone_numbers.number":                                                     "phone_numbers_number_key",
 	"crm_accounts.tenant_id, crm_accounts.connector, crm_accounts.external_id": "crm_accounts_external",
 	"crm_users.account_id, crm_users.external_id":                              "crm_users_external",
 	"employee_links.account_id, employee_links.crm_user_id":                    "employee_links_user",
