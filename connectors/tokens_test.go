@@ -16,7 +16,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/connectors"
-	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/internal/testenv"
 )
 
@@ -87,9 +86,9 @@ func (ts *tokenServer) counts() (refreshes, rejected int) {
 
 // newSource is one "process": its own TokenSource (own cache) on shared
 // Redis and store.
-func newSource(ts *tokenServer, store connectors.TokenStore, rdb redis.UniversalClient) *connectors.TokenSource {
+func newSource(ts *tokenServer, store connectors.TokenStore, rdb redis.UniversalClient, accountID int64) *connectors.TokenSource {
 	return &connectors.TokenSource{
-		AccountID:  7,
+		AccountID:  accountID,
 		Store:      store,
 		Redis:      rdb,
 		Config:     &oauth2.Config{ClientID: "id", ClientSecret: "secret", Endpoint: oauth2.Endpoint{TokenURL: ts.URL, AuthStyle: oauth2.AuthStyleInParams}},
@@ -100,10 +99,10 @@ func newSource(ts *tokenServer, store connectors.TokenStore, rdb redis.Universal
 func TestTokenSource_Token(t *testing.T) {
 	t.Run("RefreshRace", func(t *testing.T) {
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
-		store.AddAccount(connectors.Account{ID: 7, Connector: "x"}, ts.issue(time.Now().Add(-time.Hour)))
+		db, acc := mustAccount(t, ts.issue(time.Now().Add(-time.Hour)))
+		store := &countingStore{DB: db}
 		shared := testenv.Redis(t)
-		procs := []*connectors.TokenSource{newSource(ts, store, shared), newSource(ts, store, shared)}
+		procs := []*connectors.TokenSource{newSource(ts, store, shared, acc.ID), newSource(ts, store, shared, acc.ID)}
 
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -138,13 +137,24 @@ func TestTokenSource_Token(t *testing.T) {
 			t.Fatalf("refreshes=%d rejected=%d distinct tokens=%d saves=%d; want 1, 0, 1, 1",
 				refreshes, rejected, len(seen), store.Saves())
 		}
+		// What the store holds is the single refresh's token: the one every
+		// caller got, with the refresh token the server holds live.
+		stored, err := db.LoadToken(t.Context(), acc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.mu.Lock()
+		live := ts.live[stored.RefreshToken]
+		ts.mu.Unlock()
+		if seen[stored.AccessToken] == 0 || !live {
+			t.Fatalf("stored token %+v (refresh token live: %v) is not the refreshed one, seen %v", stored, live, seen)
+		}
 	})
 	t.Run("Cached", func(t *testing.T) {
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
 		valid := ts.issue(time.Now().Add(time.Hour))
-		store.AddAccount(connectors.Account{ID: 7}, valid)
-		src := newSource(ts, store, testenv.Redis(t))
+		store, acc := mustAccount(t, valid)
+		src := newSource(ts, store, testenv.Redis(t), acc.ID)
 		for range 3 {
 			tok, err := src.Token(t.Context())
 			if err != nil || tok.AccessToken != valid.AccessToken {
@@ -157,15 +167,14 @@ func TestTokenSource_Token(t *testing.T) {
 	})
 	t.Run("RenewUsesNewerStored", func(t *testing.T) {
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
 		old := ts.issue(time.Now().Add(time.Hour))
-		store.AddAccount(connectors.Account{ID: 7}, old)
-		src := newSource(ts, store, testenv.Redis(t))
+		store, acc := mustAccount(t, old)
+		src := newSource(ts, store, testenv.Redis(t), acc.ID)
 		if _, err := src.Token(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 		newer := ts.issue(time.Now().Add(time.Hour)) // another process refreshed
-		_ = store.SaveToken(t.Context(), 7, newer)
+		_ = store.SaveToken(t.Context(), acc.ID, newer)
 		tok, err := src.Renew(t.Context(), old.AccessToken)
 		if err != nil || tok.AccessToken != newer.AccessToken {
 			t.Fatalf("Renew = %v, %v; want the newer stored token", tok, err)
@@ -181,12 +190,11 @@ func TestTokenSource_Token(t *testing.T) {
 	})
 	t.Run("WaitsForLockHolder", func(t *testing.T) {
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
-		store.AddAccount(connectors.Account{ID: 7}, ts.issue(time.Now().Add(-time.Hour)))
+		store, acc := mustAccount(t, ts.issue(time.Now().Add(-time.Hour)))
 		rdb := testenv.Redis(t)
-		src := newSource(ts, store, rdb)
+		src := newSource(ts, store, rdb, acc.ID)
 		// Another process holds the lock and is refreshing.
-		if err := rdb.Set(t.Context(), connectors.RefreshLockKey(7), "other", time.Minute).Err(); err != nil {
+		if err := rdb.Set(t.Context(), connectors.RefreshLockKey(acc.ID), "other", time.Minute).Err(); err != nil {
 			t.Fatal(err)
 		}
 		res := make(chan *oauth2.Token, 1)
@@ -198,7 +206,7 @@ func TestTokenSource_Token(t *testing.T) {
 			res <- tok
 		}()
 		fresh := ts.issue(time.Now().Add(time.Hour))
-		_ = store.SaveToken(t.Context(), 7, fresh) // the other process saves its refresh
+		_ = store.SaveToken(t.Context(), acc.ID, fresh) // the other process saves its refresh
 		if tok := <-res; tok == nil || tok.AccessToken != fresh.AccessToken {
 			t.Fatalf("Token = %v, want the token the lock holder saved", tok)
 		}
@@ -208,19 +216,18 @@ func TestTokenSource_Token(t *testing.T) {
 	})
 	t.Run("ErrUnauthorized", func(t *testing.T) { // invalid_grant → needs_relink, once
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
 		spent := ts.issue(time.Now().Add(-time.Hour))
 		ts.live[spent.RefreshToken] = false
-		store.AddAccount(connectors.Account{ID: 7}, spent)
-		src := newSource(ts, store, testenv.Redis(t))
+		store, acc := mustAccount(t, spent)
+		src := newSource(ts, store, testenv.Redis(t), acc.ID)
 		for range 3 {
 			if _, err := src.Token(t.Context()); !errors.Is(err, connectors.ErrUnauthorized) {
 				t.Fatalf("err = %v, want ErrUnauthorized", err)
 			}
 		}
-		a, _ := store.FindAccount(t.Context(), 7)
-		if a.Status != connectors.StatusNeedsRelink || store.RelinkReason(7) == "" {
-			t.Fatalf("account = %+v (reason %q), want needs_relink", a, store.RelinkReason(7))
+		a, err := store.Account(t.Context(), acc.TenantID, acc.ID)
+		if err != nil || a.Status != connectors.StatusNeedsRelink || a.StatusReason == "" {
+			t.Fatalf("account = %+v, %v; want needs_relink with a reason", a, err)
 		}
 		if _, rejected := ts.counts(); rejected != 1 {
 			t.Fatalf("spent refresh token sent %d times, want 1", rejected)
@@ -229,14 +236,13 @@ func TestTokenSource_Token(t *testing.T) {
 	t.Run("Transient", func(t *testing.T) {
 		ts := newTokenServer(t)
 		ts.fail = 1
-		store := connectortest.NewMemStore()
-		store.AddAccount(connectors.Account{ID: 7}, ts.issue(time.Now().Add(-time.Hour)))
-		src := newSource(ts, store, testenv.Redis(t))
+		store, acc := mustAccount(t, ts.issue(time.Now().Add(-time.Hour)))
+		src := newSource(ts, store, testenv.Redis(t), acc.ID)
 		_, err := src.Token(t.Context())
 		if err == nil || errors.Is(err, connectors.ErrUnauthorized) {
 			t.Fatalf("err = %v, want a transient error", err)
 		}
-		if a, _ := store.FindAccount(t.Context(), 7); a.Status != connectors.StatusConnected {
+		if a, _ := store.FindAccount(t.Context(), acc.ID); a.Status != connectors.StatusConnected {
 			t.Fatalf("status = %s after a 503, want connected", a.Status)
 		}
 		if _, err := src.Token(t.Context()); err != nil { // the refresh token was not spent
@@ -245,11 +251,10 @@ func TestTokenSource_Token(t *testing.T) {
 	})
 	t.Run("CallerDeadline", func(t *testing.T) {
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
-		store.AddAccount(connectors.Account{ID: 7}, ts.issue(time.Now().Add(-time.Hour)))
+		store, acc := mustAccount(t, ts.issue(time.Now().Add(-time.Hour)))
 		rdb := testenv.Redis(t)
-		_ = rdb.Set(t.Context(), connectors.RefreshLockKey(7), "other", time.Minute).Err()
-		src := newSource(ts, store, rdb)
+		_ = rdb.Set(t.Context(), connectors.RefreshLockKey(acc.ID), "other", time.Minute).Err()
+		src := newSource(ts, store, rdb, acc.ID)
 		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 		defer cancel()
 		if _, err := src.Token(ctx); !errors.Is(err, context.DeadlineExceeded) {

@@ -15,7 +15,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/crmsync/crmsync/connectors"
-	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/internal/testenv"
 )
 
@@ -167,12 +166,11 @@ func TestTransport_RoundTrip(t *testing.T) {
 		}{{"RenewOnce", []int{401}, 200}, {"StillUnauthorized", []int{401, 401, 401}, 401}} {
 			t.Run(tc.name, func(t *testing.T) {
 				ts := newTokenServer(t)
-				store := connectortest.NewMemStore()
 				first := ts.issue(time.Now().Add(time.Hour))
-				store.AddAccount(connectors.Account{ID: 7}, first)
+				store, acc := mustAccount(t, first)
 				srv := newAPIServer(t, tc.script...)
-				tr := &connectors.Transport{Connector: "test", AccountID: 7, Base: srv.Client().Transport,
-					Tokens: newSource(ts, store, testenv.Redis(t))}
+				tr := &connectors.Transport{Connector: "test", AccountID: acc.ID, Base: srv.Client().Transport,
+					Tokens: newSource(ts, store, testenv.Redis(t), acc.ID)}
 				recordSleeps(tr)
 				resp, err := post(t, tr.Client(), t.Context(), srv.URL)
 				if err != nil || resp.StatusCode != tc.wantStatus {
@@ -187,20 +185,19 @@ func TestTransport_RoundTrip(t *testing.T) {
 	})
 	t.Run("RelinkNeeded", func(t *testing.T) {
 		ts := newTokenServer(t)
-		store := connectortest.NewMemStore()
-		store.AddAccount(connectors.Account{ID: 7}, ts.issue(time.Now().Add(time.Hour)))
+		store, acc := mustAccount(t, ts.issue(time.Now().Add(time.Hour)))
 		srv := newAPIServer(t, 401)
-		src := newSource(ts, store, testenv.Redis(t))
+		src := newSource(ts, store, testenv.Redis(t), acc.ID)
 		tok, _ := src.Token(t.Context())
 		ts.mu.Lock()
 		ts.live[tok.RefreshToken] = false // revoked at the CRM
 		ts.mu.Unlock()
-		tr := &connectors.Transport{Connector: "test", AccountID: 7, Base: srv.Client().Transport, Tokens: src}
+		tr := &connectors.Transport{Connector: "test", AccountID: acc.ID, Base: srv.Client().Transport, Tokens: src}
 		_, err := post(t, tr.Client(), t.Context(), srv.URL)
 		if !errors.Is(err, connectors.ErrUnauthorized) {
 			t.Fatalf("err = %v, want ErrUnauthorized", err)
 		}
-		if a, _ := store.FindAccount(t.Context(), 7); a.Status != connectors.StatusNeedsRelink {
+		if a, _ := store.FindAccount(t.Context(), acc.ID); a.Status != connectors.StatusNeedsRelink {
 			t.Fatalf("status = %s, want needs_relink", a.Status)
 		}
 	})

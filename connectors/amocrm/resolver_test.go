@@ -14,16 +14,42 @@ import (
 	"github.com/crmsync/crmsync/connectors/amocrm/amocrmtest"
 	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/internal/testenv"
+	"github.com/crmsync/crmsync/store"
+	"github.com/crmsync/crmsync/store/storetest"
 )
 
-const accountID = 42
-
-// fixture is one amo account behind a fake, its store, and a way to build
-// independent "processes" (Resolvers) sharing Redis and the store.
+// fixture is one amo account behind a fake, the real store holding it, and
+// a way to build independent "processes" (Resolvers) sharing Redis and the
+// store.
 type fixture struct {
 	srv        *amocrmtest.Server
-	store      *connectortest.MemStore
+	store      *countingStore
+	account    store.Account
 	newProcess func() *connectors.Resolver
+}
+
+// countingStore is the real store, counting the tokens it saved: the race
+// test's point is that the one refreshed token is persisted exactly once.
+type countingStore struct {
+	*store.DB
+	mu    sync.Mutex
+	saves int
+}
+
+func (s *countingStore) SaveToken(ctx context.Context, id int64, tok *oauth2.Token) error {
+	err := s.DB.SaveToken(ctx, id, tok)
+	if err == nil {
+		s.mu.Lock()
+		s.saves++
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *countingStore) Saves() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.saves
 }
 
 func newFixture(t *testing.T, tok func(*amocrmtest.Server) *oauth2.Token) fixture {
@@ -31,11 +57,12 @@ func newFixture(t *testing.T, tok func(*amocrmtest.Server) *oauth2.Token) fixtur
 	connectortest.Seed(b)
 	srv := amocrmtest.NewServer(b)
 	t.Cleanup(srv.Close)
-	store := connectortest.NewMemStore()
-	store.AddAccount(connectors.Account{ID: accountID, Connector: amocrm.Name, BaseURL: srv.URL}, tok(srv))
+	db := storetest.MustOpen(t)
+	account := storetest.MustAccount(t, db, amocrm.Name, srv.URL, tok(srv))
+	store := &countingStore{DB: db}
 	rdb := testenv.Redis(t)
 	app := amocrmtest.Config(srv.URL)
-	return fixture{srv: srv, store: store, newProcess: func() *connectors.Resolver {
+	return fixture{srv: srv, store: store, account: account, newProcess: func() *connectors.Resolver {
 		return &connectors.Resolver{
 			Accounts:    store,
 			OAuth:       map[string]*oauth2.Config{amocrm.Name: app},
@@ -60,7 +87,7 @@ func TestResolver_RefreshRace(t *testing.T) {
 		for range 50 {
 			wg.Go(func() {
 				<-start
-				c, err := p.ConnectorFor(t.Context(), accountID)
+				c, err := p.ConnectorFor(t.Context(), f.account.ID)
 				if err == nil {
 					_, err = c.FindByPhone(t.Context(), connectors.KindContact, connectortest.Phone)
 				}
@@ -82,6 +109,19 @@ func TestResolver_RefreshRace(t *testing.T) {
 	if f.store.Saves() != 1 {
 		t.Fatalf("saves = %d, want 1", f.store.Saves())
 	}
+	// The stored token is the one refresh's: its refresh token is the live
+	// one at the fake, so the next refresh succeeds.
+	stored, err := f.store.LoadToken(t.Context(), f.account.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(t.Context(), oauth2.HTTPClient, f.srv.Client())
+	if _, err := amocrm.Refresh(ctx, amocrmtest.Config(f.srv.URL), stored.RefreshToken); err != nil {
+		t.Fatalf("refresh with the stored refresh token: %v", err)
+	}
+	if rej := f.srv.Rejected(); rej != 0 {
+		t.Fatalf("stored refresh token rejected (%d), want the live one", rej)
+	}
 }
 
 func TestResolver_ConnectorFor(t *testing.T) {
@@ -95,7 +135,7 @@ func TestResolver_ConnectorFor(t *testing.T) {
 			return tok
 		})
 		p := f.newProcess()
-		c, err := p.ConnectorFor(t.Context(), accountID)
+		c, err := p.ConnectorFor(t.Context(), f.account.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,13 +144,14 @@ func TestResolver_ConnectorFor(t *testing.T) {
 				t.Fatalf("ListUsers err = %v, want ErrUnauthorized", err)
 			}
 		}
-		if a, _ := f.store.FindAccount(t.Context(), accountID); a.Status != connectors.StatusNeedsRelink {
-			t.Fatalf("status = %q, want needs_relink", a.Status)
+		if a, err := f.store.Account(t.Context(), f.account.TenantID, f.account.ID); err != nil ||
+			a.Status != connectors.StatusNeedsRelink || a.StatusReason == "" {
+			t.Fatalf("account = %+v, %v; want needs_relink with a reason", a, err)
 		}
 		if rej := f.srv.Rejected(); rej != 1 {
 			t.Fatalf("spent refresh token sent %d times, want 1", rej)
 		}
-		if _, err := f.newProcess().ConnectorFor(t.Context(), accountID); !errors.Is(err, connectors.ErrUnauthorized) {
+		if _, err := f.newProcess().ConnectorFor(t.Context(), f.account.ID); !errors.Is(err, connectors.ErrUnauthorized) {
 			t.Fatalf("new process: err = %v, want ErrUnauthorized for a needs_relink account", err)
 		}
 	})
@@ -121,7 +162,7 @@ func TestResolver_ConnectorFor(t *testing.T) {
 			return first
 		})
 		f.srv.RevokeAccess(first.AccessToken)
-		c, err := f.newProcess().ConnectorFor(t.Context(), accountID)
+		c, err := f.newProcess().ConnectorFor(t.Context(), f.account.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +175,7 @@ func TestResolver_ConnectorFor(t *testing.T) {
 	})
 	t.Run("ErrNotFound", func(t *testing.T) {
 		f := newFixture(t, expired)
-		if _, err := f.newProcess().ConnectorFor(t.Context(), 999); !errors.Is(err, connectors.ErrNotFound) {
+		if _, err := f.newProcess().ConnectorFor(t.Context(), f.account.ID+999); !errors.Is(err, connectors.ErrNotFound) {
 			t.Fatalf("err = %v, want the store's not found", err)
 		}
 	})

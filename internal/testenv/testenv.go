@@ -11,9 +11,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"net/url"
 	"os"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
@@ -51,10 +55,11 @@ func RandomName(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-// RedisURL returns the URL of a Redis for this test: the real test Redis
-// (database 15, flushed first; such tests must not run in parallel) when
-// CRMSYNC_TEST_REDIS_URL is set, else a fresh miniredis with ClockTTL, the
-// same stand-in the embedded mode uses. In CI the real one is required.
+// RedisURL returns the URL of a Redis for this test: a database of the real
+// test Redis that this test process holds alone (flushed first; tests that
+// use it must not run in parallel) when CRMSYNC_TEST_REDIS_URL is set, else
+// a fresh miniredis with ClockTTL, the same stand-in the embedded mode uses.
+// In CI the real one is required.
 func RedisURL(tb testing.TB) string {
 	tb.Helper()
 	if raw := os.Getenv(RedisVar); raw != "" {
@@ -62,7 +67,11 @@ func RedisURL(tb testing.TB) string {
 		if err != nil {
 			tb.Fatalf("%s: %v", RedisVar, err)
 		}
-		u.Path = "/15"
+		db, err := claimRedisDB(u)
+		if err != nil {
+			tb.Fatalf("test redis: %v", err)
+		}
+		u.Path = "/" + strconv.Itoa(db)
 		opts, err := redis.ParseURL(u.String())
 		if err != nil {
 			tb.Fatalf("%s: %v", RedisVar, err)
@@ -84,6 +93,65 @@ func RedisURL(tb testing.TB) string {
 	}
 	tb.Cleanup(m.Close)
 	return "redis://" + m.Addr() + "/0"
+}
+
+var (
+	redisDBOnce sync.Once
+	redisDB     int
+	redisDBErr  error
+)
+
+// claimRedisDB gives this test process a Redis database of its own, 1–15,
+// for its whole life. go test runs packages in parallel, and asynq's keys
+// have no prefix, so two packages flushing one shared database would wipe
+// each other's queues mid-test. The claim is a key in database 0 holding
+// our pid; a claim whose process is gone is taken over.
+func claimRedisDB(base *url.URL) (int, error) {
+	redisDBOnce.Do(func() {
+		u := *base
+		u.Path = "/0"
+		opts, err := redis.ParseURL(u.String())
+		if err != nil {
+			redisDBErr = err
+			return
+		}
+		c := redis.NewClient(opts)
+		defer c.Close()
+		ctx := context.Background()
+		pid := os.Getpid()
+		for attempt := 0; attempt < 600; attempt++ {
+			for db := 1; db <= 15; db++ {
+				key := "crmsync:testenv:db:" + strconv.Itoa(db)
+				ok, err := c.SetNX(ctx, key, pid, 2*time.Hour).Result()
+				if err != nil {
+					redisDBErr = err
+					return
+				}
+				if !ok {
+					holder, _ := c.Get(ctx, key).Int()
+					if holder == 0 || processAlive(holder) {
+						continue
+					}
+					// The holder died without releasing: take it over, unless
+					// another process just did.
+					if prev, err := c.GetSet(ctx, key, pid).Int(); err != nil || prev != holder {
+						continue
+					}
+				}
+				redisDB = db
+				return
+			}
+			time.Sleep(100 * time.Millisecond) // every database is held by a live test process
+		}
+		redisDBErr = errors.New("no free test database in 60 s: 15 test processes hold them all")
+	})
+	return redisDB, redisDBErr
+}
+
+// processAlive reports whether a process with pid exists.
+func processAlive(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
 }
 
 // Redis returns a client for RedisURL(tb), closed when the test ends.
