@@ -7,6 +7,7 @@
 package all
 
 import (
-	_ "github.com/crmsync/crmsync/connectors/amocrm"  // amoCRM / Kommo
-	_ "github.com/crmsync/crmsync/connectors/hubspot" // HubSpot
+	_ "github.com/crmsync/crmsync/connectors/amocrm"    // amoCRM / Kommo
+	_ "github.com/crmsync/crmsync/connectors/hubspot"   // HubSpot
+	_ "github.com/crmsync/crmsync/connectors/pipedrive" // Pipedrive
 )
