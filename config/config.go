@@ -43,6 +43,7 @@ type Config struct {
 	LogFormat string     // CRMSYNC_LOG_FORMAT: text | json
 
 	Worker Worker
+	Ops    Ops
 
 	ShutdownTimeout time.Duration // CRMSYNC_SHUTDOWN_TIMEOUT
 
@@ -54,7 +55,23 @@ type Config struct {
 type Worker struct {
 	Concurrency int            // CRMSYNC_WORKER_CONCURRENCY
 	Queues      map[string]int // CRMSYNC_QUEUE_WEIGHTS, e.g. critical=6,default=3,low=1
+	// SyncInterval is the periodic CRM user sync interval of accounts
+	// without one of their own (crm_accounts.sync_interval_s = 0).
+	SyncInterval time.Duration // CRMSYNC_SYNC_INTERVAL
+	// MetricsAddr, when set, is where a worker-only process serves
+	// /metrics (the web role serves it everywhere else).
+	MetricsAddr string // CRMSYNC_WORKER_METRICS_ADDR
 }
+
+// Ops configures the operator endpoints of the web role.
+type Ops struct {
+	User     string // CRMSYNC_OPS_USER
+	Password Secret // CRMSYNC_OPS_PASSWORD; empty: the dashboard is disabled
+	ReadOnly bool   // CRMSYNC_OPS_READONLY
+}
+
+// MinOpsPasswordLen is the shortest CRMSYNC_OPS_PASSWORD accepted.
+const MinOpsPasswordLen = 12
 
 // OAuthApp is one connector's registered OAuth application.
 type OAuthApp struct {
@@ -88,6 +105,11 @@ var Vars = []Var{
 	{"CRMSYNC_WORKER_CONCURRENCY", "10", "tasks one worker process runs at once"},
 	{"CRMSYNC_QUEUE_WEIGHTS", "critical=6,default=3,low=1", "asynq queue priorities: critical (call push-back), default (sync), low (warm-ups)"},
 	{"CRMSYNC_SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight work"},
+	{"CRMSYNC_SYNC_INTERVAL", "15m", "periodic CRM user sync interval of accounts without their own (1m to 24h)"},
+	{"CRMSYNC_WORKER_METRICS_ADDR", "(unset: none)", "host:port where a worker-only process serves /metrics (web and serve serve it on CRMSYNC_HTTP_ADDR)"},
+	{"CRMSYNC_OPS_USER", "ops", "user name for the /ops/queues dashboard (HTTP Basic auth)"},
+	{"CRMSYNC_OPS_PASSWORD", "(unset: dashboard disabled)", "password for /ops/queues, at least 12 characters; without it the dashboard answers 403"},
+	{"CRMSYNC_OPS_READONLY", "true", "true shows the dashboard read-only; false also allows retrying, deleting and pausing tasks and queues"},
 	{"CRMSYNC_OAUTH_<NAME>_CLIENT_ID", "", "OAuth client id of connector NAME (e.g. CRMSYNC_OAUTH_HUBSPOT_CLIENT_ID)"},
 	{"CRMSYNC_OAUTH_<NAME>_CLIENT_SECRET", "", "OAuth client secret of connector NAME"},
 }
@@ -102,9 +124,11 @@ func Default() Config {
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
 		Worker: Worker{
-			Concurrency: 10,
-			Queues:      map[string]int{"critical": 6, "default": 3, "low": 1},
+			Concurrency:  10,
+			Queues:       map[string]int{"critical": 6, "default": 3, "low": 1},
+			SyncInterval: 15 * time.Minute,
 		},
+		Ops:             Ops{User: "ops", ReadOnly: true},
 		ShutdownTimeout: 10 * time.Second,
 		OAuth:           map[string]OAuthApp{},
 	}
@@ -215,6 +239,8 @@ func Load(getenv func(string) string, connectorNames []string) (Config, error) {
 		c.ShutdownTimeout = d
 	}
 
+	loadOps(getenv, &c, bad)
+
 	for _, name := range connectorNames {
 		up := strings.ToUpper(name)
 		app := OAuthApp{
@@ -254,4 +280,35 @@ func parseWeights(v string) (map[string]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// loadOps reads the sync, worker metrics and ops dashboard variables.
+func loadOps(getenv func(string) string, c *Config, bad func(name, format string, args ...any)) {
+	if v := strings.TrimSpace(getenv("CRMSYNC_SYNC_INTERVAL")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 24*time.Hour {
+			bad("CRMSYNC_SYNC_INTERVAL", "must be a duration from 1m to 24h, got %q", v)
+		}
+		c.Worker.SyncInterval = d
+	}
+	if v := strings.TrimSpace(getenv("CRMSYNC_WORKER_METRICS_ADDR")); v != "" {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			bad("CRMSYNC_WORKER_METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9091), got %q", v)
+		}
+		c.Worker.MetricsAddr = v
+	}
+	if v := strings.TrimSpace(getenv("CRMSYNC_OPS_USER")); v != "" {
+		c.Ops.User = v
+	}
+	c.Ops.Password = Secret(strings.TrimSpace(getenv("CRMSYNC_OPS_PASSWORD")))
+	if c.Ops.Password != "" && len([]rune(string(c.Ops.Password))) < MinOpsPasswordLen {
+		bad("CRMSYNC_OPS_PASSWORD", "must be at least %d characters", MinOpsPasswordLen)
+	}
+	if v := strings.TrimSpace(getenv("CRMSYNC_OPS_READONLY")); v != "" {
+		ro, err := strconv.ParseBool(v)
+		if err != nil {
+			bad("CRMSYNC_OPS_READONLY", "must be true or false, got %q", v)
+		}
+		c.Ops.ReadOnly = ro
+	}
 }

@@ -23,6 +23,15 @@ type Server struct {
 
 	Tenants   Tenants
 	Directory Directory
+	// Accounts serves the CRM accounts API; nil leaves it out.
+	Accounts Accounts
+	// Syncer queues on-demand syncs; nil answers 503.
+	Syncer Syncer
+	// Ops configures /metrics and the /ops/queues dashboard.
+	Ops Ops
+	// Routing serves the route tester, recorded decisions and CRM
+	// webhooks, and invalidates the routers' caches after changes.
+	Routing Routing
 	// Ready reports whether the process can serve (database and Redis
 	// reachable, schema current). Nil means always ready.
 	Ready func(ctx context.Context) error
@@ -78,6 +87,7 @@ func (s *Server) Open() error {
 
 // Close stops accepting requests and waits up to 10 s for those in flight.
 func (s *Server) Close() error {
+	defer s.closeOps() // after in-flight dashboard requests
 	if s.server == nil {
 		return nil
 	}
@@ -106,11 +116,15 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
 
 	api := func(pattern string, h func(http.ResponseWriter, *http.Request)) {
-		s.mux.Handle(pattern, s.authenticate(http.HandlerFunc(h)))
+		s.mux.Handle(pattern, s.authenticate(s.invalidating(http.HandlerFunc(h))))
 	}
 	api("GET /api/v1/tenant", s.handleGetTenant)
 	api("PUT /api/v1/tenant/routing", s.handlePutRouting)
 	s.directoryRoutes(api)
+	s.accountRoutes(api)
+	s.routeRoutes(api)
+	s.mux.HandleFunc("POST /hooks/{connector}/{account}", s.handleHook)
+	s.opsRoutes()
 
 	// Anything else under /api/ is a JSON 404, not the default text page.
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

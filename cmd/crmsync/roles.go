@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/crmsync/crmsync/jobs"
+	"github.com/crmsync/crmsync/store"
 	"github.com/crmsync/crmsync/web"
 )
 
@@ -49,42 +55,108 @@ func runRoles(roles ...role) func(ctx context.Context, args []string, stdout io.
 	}
 }
 
+// openWeb serves the HTTP API, the accounts API (with an asynq client to
+// queue on-demand syncs), /metrics (crmsync's metrics and asynq's queue
+// metrics through an asynq.Inspector) and the ops dashboard.
 func openWeb(ctx context.Context, m *Main) error {
+	redisOpt, err := asynq.ParseRedisURI(m.RedisURL)
+	if err != nil {
+		return fmt.Errorf("redis url: %w", err)
+	}
+	client := asynq.NewClient(redisOpt)
+	m.onClose(client.Close)
+	inspector := asynq.NewInspector(redisOpt)
+	m.onClose(inspector.Close)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewQueueMetricsCollector(inspector))
 	s := &web.Server{
 		Addr:      m.Config.HTTPAddr,
 		Tenants:   m.DB,
 		Directory: m.DB,
-		Ready:     m.ready,
-		Logger:    m.Logger,
+		Accounts:  webAccounts{m.DB},
+		Syncer:    &jobs.Enqueuer{Client: client},
+		Ops: web.Ops{
+			User:     m.Config.Ops.User,
+			Password: m.Config.Ops.Password.Reveal(),
+			ReadOnly: m.Config.Ops.ReadOnly,
+			Redis:    redisOpt,
+			Gatherer: &gatherers{list: prometheus.Gatherers{reg}},
+		},
+		Ready:  m.ready,
+		Logger: m.Logger,
 	}
 	if err := s.Open(); err != nil {
 		return err
 	}
 	m.Web = s
 	m.onClose(s.Close)
-	m.Logger.Info("listening", "role", "web", "url", s.URL())
+	m.Logger.Info("listening", "role", "web", "url", s.URL(), "dashboard", s.URL()+web.DashboardPath+"/")
+	if m.Config.Ops.Password == "" {
+		m.Logger.Warn("the ops dashboard is disabled: set CRMSYNC_OPS_PASSWORD (and CRMSYNC_OPS_USER) to enable " + web.DashboardPath)
+	}
 	return nil
 }
 
-func openWorker(ctx context.Context, m *Main) error {
-	redisOpt, err := asynq.ParseRedisURI(m.RedisURL)
-	if err != nil {
-		return fmt.Errorf("redis url: %w", err)
-	}
-	srv := asynq.NewServer(redisOpt, asynq.Config{
-		Concurrency:     m.Config.Worker.Concurrency,
-		Queues:          m.Config.Worker.Queues,
-		ShutdownTimeout: m.Config.ShutdownTimeout,
-		Logger:          asynqLogger{m.Logger},
-	})
-	mux := asynq.NewServeMux()
-	if err := srv.Start(mux); err != nil { // Start, not Run: Run traps signals and blocks
-		return err
-	}
-	m.onClose(func() error { srv.Shutdown(); return nil })
-	return nil
+var _ web.Accounts = webAccounts{}
+
+// webAccounts adapts the store to web.Accounts. web may not import store
+// (STYLE §3.2), so it declares the views it serves and they meet here.
+type webAccounts struct{ db *store.DB }
+
+func webAccount(a store.Account) web.Account {
+	return web.Account{ID: a.ID, Connector: a.Connector, Name: a.Name, ExternalID: a.ExternalID, BaseURL: a.BaseURL,
+		Status: a.Status, StatusReason: a.StatusReason, SyncIntervalS: int64(a.SyncInterval), Provision: a.Provision,
+		LastSyncAt: a.LastSyncAt, CreatedAt: a.CreatedAt}
 }
 
-func openRouter(ctx context.Context, m *Main) error {
-	return fmt.Errorf("the SIP router is not part of this build yet")
+func webLink(l store.AccountLink) web.Link {
+	return web.Link{CRMUserID: l.CRMUserID, Name: l.Name, Email: l.Email, Active: l.Active, Gone: l.Gone, Linked: l.Linked,
+		EmployeeID: l.EmployeeID, EmployeeName: l.EmployeeName, Manual: l.Manual, Rule: l.Rule, Confidence: l.Confidence}
+}
+
+func (a webAccounts) Accounts(ctx context.Context, tenantID int64) ([]web.Account, error) {
+	as, err := a.db.Accounts(ctx, tenantID)
+	out := make([]web.Account, len(as))
+	for i, x := range as {
+		out[i] = webAccount(x)
+	}
+	return out, err
+}
+
+func (a webAccounts) Account(ctx context.Context, tenantID, id int64) (web.Account, error) {
+	x, err := a.db.Account(ctx, tenantID, id)
+	return webAccount(x), err
+}
+
+func (a webAccounts) SyncRuns(ctx context.Context, tenantID, accountID int64, limit int) ([]web.SyncRun, error) {
+	runs, err := a.db.SyncRuns(ctx, tenantID, accountID, limit)
+	out := make([]web.SyncRun, len(runs))
+	for i, r := range runs {
+		out[i] = web.SyncRun{ID: r.ID, AccountID: r.AccountID, Status: r.Status, Report: r.Report, Error: r.Error,
+			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
+	}
+	return out, err
+}
+
+func (a webAccounts) LastSyncReport(ctx context.Context, tenantID, accountID int64) (json.RawMessage, error) {
+	return a.db.LastSyncReport(ctx, tenantID, accountID)
+}
+
+func (a webAccounts) AccountLinks(ctx context.Context, tenantID, accountID int64) ([]web.Link, error) {
+	ls, err := a.db.AccountLinks(ctx, tenantID, accountID)
+	out := make([]web.Link, len(ls))
+	for i, l := range ls {
+		out[i] = webLink(l)
+	}
+	return out, err
+}
+
+func (a webAccounts) SetManualLink(ctx context.Context, tenantID, accountID int64, crmUserID string, employeeID *int64) (web.Link, error) {
+	l, err := a.db.SetManualLink(ctx, tenantID, accountID, crmUserID, employeeID)
+	return webLink(l), err
+}
+
+func (a webAccounts) ClearManualLink(ctx context.Context, tenantID, accountID int64, crmUserID string) error {
+	return a.db.ClearManualLink(ctx, tenantID, accountID, crmUserID)
 }

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/crmsync/crmsync/connectors"
+	"github.com/crmsync/crmsync/mapping"
+	"github.com/crmsync/crmsync/telephony"
+)
+
+// What the call router reads (telephony/routing loads a tenant's directory
+// snapshot from Tenant, Employees, Departments, RoutingAccounts and
+// RoutingLinks) and writes (the decisions it answered).
+
+// RoutingAccounts lists the tenant's CRM accounts, oldest first, as the
+// connector resolver sees them (disconnected and needs-relink ones too: the
+// router says why it skips them).
+func (db *DB) RoutingAccounts(ctx context.Context, tenantID int64) ([]connectors.Account, error) {
+	var rows []struct {
+		ID        int64  `db:"id"`
+		Connector string `db:"connector"`
+		BaseURL   string `db:"base_url"`
+		Status    string `db:"status"`
+	}
+	err := db.db.SelectContext(ctx, &rows, db.q(`SELECT id, connector, base_url, status FROM crm_accounts
+		WHERE tenant_id = ? ORDER BY id`), tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("routing accounts: %w", formatError(err))
+	}
+	out := make([]connectors.Account, len(rows))
+	for i, r := range rows {
+		out[i] = connectors.Account{ID: r.ID, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status}
+	}
+	return out, nil
+}
+
+// RoutingLinks returns every employee link of the tenant in one query, by
+// account id: the CRM user's external id and the linked employee (0 for a
+// manual "no employee"), with the rule that made the link. Links to deleted
+// employees are left out.
+func (db *DB) RoutingLinks(ctx context.Context, tenantID int64) (map[int64][]mapping.Link, error) {
+	var rows []struct {
+		AccountID  int64         `db:"account_id"`
+		CRMUserID  string        `db:"external_id"`
+		EmployeeID sql.NullInt64 `db:"employee_id"`
+		Manual     bool          `db:"manual"`
+		Rule       string        `db:"rule"`
+		Confidence float64       `db:"confidence"`
+	}
+	err := db.db.SelectContext(ctx, &rows, db.q(`SELECT l.account_id, u.external_id, l.employee_id, l.manual, l.rule, l.confidence
+		FROM employee_links l
+		JOIN crm_users u ON u.id = l.crm_user_id
+		LEFT JOIN employees e ON e.id = l.employee_id
+		WHERE l.tenant_id = ? AND (l.employee_id IS NULL OR e.deleted_at IS NULL)
+		ORDER BY l.account_id, u.external_id`), tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("routing links: %w", formatError(err))
+	}
+	out := map[int64][]mapping.Link{}
+	for _, r := range rows {
+		out[r.AccountID] = append(out[r.AccountID], mapping.Link{
+			CRMUserID: r.CRMUserID, EmployeeID: r.EmployeeID.Int64, Manual: r.Manual, Rule: r.Rule, Confidence: r.Confidence,
+		})
+	}
+	return out, nil
+}
+
+// HookAccount returns the account a CRM webhook URL names and the tenant it
+// belongs to. It is not tenant scoped (webhooks carry no API key); it
+// returns ENotFound for an unknown id.
+func (db *DB) HookAccount(ctx context.Context, id int64) (int64, connectors.Account, error) {
+	var r struct {
+		TenantID  int64  `db:"tenant_id"`
+		Connector string `db:"connector"`
+		BaseURL   string `db:"base_url"`
+		Status    string `db:"status"`
+	}
+	err := db.db.GetContext(ctx, &r, db.q(`SELECT tenant_id, connector, base_url, status FROM crm_accounts WHERE id = ?`), id)
+	if err = formatError(err); err == ErrNotFound {
+		return 0, connectors.Account{}, notFound("CRM account %d not found", id)
+	} else if err != nil {
+		return 0, connectors.Account{}, fmt.Errorf("hook account: %w", err)
+	}
+	return r.TenantID, connectors.Account{ID: id, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status}, nil
+}
+
+// decisionBatch bounds the rows of one INSERT: 14 columns × 500 rows stays
+// under both engines' parameter limits.
+const decisionBatch = 500
+
+// RecordDecision keeps one routing decision answered for the SIP Call-ID
+// sipCallID; see RecordDecisions.
+func (db *DB) RecordDecision(ctx context.Context, d telephony.Decision, sipCallID string) error {
+	return db.RecordDecisions(ctx, map[string]telephony.Decision{sipCallID: d})
+}
+
+// RecordDecisions keeps the routing decisions of a batch, keyed by SIP
+// Call-ID, in one transaction with multi-row inserts. The first decision
+// recorded for a (tenant, call id) wins: a retransmitted INVITE answered
+// again, or a decision recorded twice, is skipped. Decisions without a
+// tenant (an unknown DID) or a call id are not kept. created_at is the
+// time of the write (the router flushes every few hundred milliseconds).
+func (db *DB) RecordDecisions(ctx context.Context, batch map[string]telephony.Decision) error {
+	ids := make([]string, 0, len(batch))
+	for id, d := range batch {
+		if id != "" && d.TenantID != 0 {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	slices.Sort(ids) // a stable order keeps concurrent batches from deadlocking
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		for start := 0; start < len(ids); start += decisionBatch {
+			chunk := ids[start:min(start+decisionBatch, len(ids))]
+			fresh, err := unrecorded(ctx, tx, chunk, batch)
+			if err != nil {
+				return err
+			}
+			if err := insertDecisions(ctx, tx, fresh, batch, db.Now()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record routing decisions: %w", err)
+	}
+	return nil
+}
+
+// unrecorded returns the call ids of ids that have no decision yet for
+// their tenant. Row values let the (tenant_id, sip_call_id) index answer.
+func unrecorded(ctx context.Context, tx *sqlx.Tx, ids []string, batch map[string]telephony.Decision) ([]string, error) {
+	query := make([]byte, 0, 128+len(ids)*8)
+	query = append(query, `SELECT tenant_id, sip_call_id FROM route_decisions WHERE (tenant_id, sip_call_id) IN (`...)
+	args := make([]any, 0, 2*len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			query = append(query, ", "...)
+		}
+		query = append(query, "(?, ?)"...)
+		args = append(args, batch[id].TenantID, id)
+	}
+	query = append(query, ')')
+	var seen []struct {
+		TenantID int64  `db:"tenant_id"`
+		CallID   string `db:"sip_call_id"`
+	}
+	if err := tx.SelectContext(ctx, &seen, tx.Rebind(string(query)), args...); err != nil {
+		return nil, formatError(err)
+	}
+	done := make(map[string]bool, len(seen))
+	for _, s := range seen {
+		done[s.CallID] = true
+	}
+	fresh := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !done[id] {
+			fresh = append(fresh, id)
+		}
+	}
+	return fresh, nil
+}
+
+func insertDecisions(ctx context.Context, tx *sqlx.Tx, ids []string, batch map[string]telephony.Decision, now time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	query := make([]byte, 0, 256+len(ids)*(len(row)+2))
+	query = append(query, `INSERT INTO route_decisions (tenant_id, sip_call_id, caller, did, account_id, entity_kind,
+		entity_id, crm_user_id, employee_id, outcome, reason, latency_us, cache, created_at) VALUES `...)
+	args := make([]any, 0, len(ids)*14)
+	for i, id := range ids {
+		if i > 0 {
+			query = append(query, ", "...)
+		}
+		query = append(query, row...)
+		d := batch[id]
+		args = append(args, d.TenantID, id, d.Caller, d.DID, nullInt(d.AccountID), d.EntityKind, d.EntityID,
+			d.CRMUserID, nullInt(d.EmployeeID), string(d.Outcome), d.Reason, d.Latency.Microseconds(), string(d.Cache), now)
+	}
+	_, err := tx.ExecContext(ctx, tx.Rebind(string(query)), args...)
+	return formatError(err)
+}
+
+// nullInt stores 0 as NULL.
+func nullInt(v int64) sql.NullInt64 { return sql.NullInt64{Int64: v, Valid: v != 0} }
+
+// DecisionByCallID returns the first decision recorded for the tenant's
+// call sipCallID and when it was recorded; ENotFound when there is none.
+// The decision has no Contacts, Fallback or Steps: they are not kept.
+func (db *DB) DecisionByCallID(ctx context.Context, tenantID int64, sipCallID string) (telephony.Decision, time.Time, error) {
+	var r struct {
+		TenantID   int64         `db:"tenant_id"`
+		Caller     string        `db:"caller"`
+		DID        string        `db:"did"`
+		AccountID  sql.NullInt64 `db:"account_id"`
+		EntityKind string        `db:"entity_kind"`
+		EntityID   string        `db:"entity_id"`
+		CRMUserID  string        `db:"crm_user_id"`
+		EmployeeID sql.NullInt64 `db:"employee_id"`
+		Outcome    string        `db:"outcome"`
+		Reason     string        `db:"reason"`
+		LatencyUS  int64         `db:"latency_us"`
+		Cache      string        `db:"cache"`
+		CreatedAt  time.Time     `db:"created_at"`
+	}
+	err := db.db.GetContext(ctx, &r, db.q(`SELECT tenant_id, caller, did, account_id, entity_kind, entity_id, crm_user_id,
+		employee_id, outcome, reason, latency_us, cache, created_at
+		FROM route_decisions WHERE tenant_id = ? AND sip_call_id = ? ORDER BY id LIMIT 1`), tenantID, sipCallID)
+	if err = formatError(err); err == ErrNotFound {
+		return telephony.Decision{}, time.Time{}, notFound("no routing decision for call %q", sipCallID)
+	} else if err != nil {
+		return telephony.Decision{}, time.Time{}, fmt.Errorf("decision of call %s: %w", sipCallID, err)
+	}
+	return telephony.Decision{
+		Outcome: telephony.Outcome(r.Outcome), Reason: r.Reason,
+		TenantID: r.TenantID, Caller: r.Caller, DID: r.DID, AccountID: r.AccountID.Int64,
+		EntityKind: r.EntityKind, EntityID: r.EntityID, CRMUserID: r.CRMUserID, EmployeeID: r.EmployeeID.Int64,
+		Cache: telephony.Cache(r.Cache), Latency: time.Duration(r.LatencyUS) * time.Microsecond,
+	}, r.CreatedAt.UTC(), nil
+}

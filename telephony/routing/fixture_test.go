@@ -1,0 +1,277 @@
+package routing_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/oauth2"
+
+	"github.com/crmsync/crmsync/connectors"
+	"github.com/crmsync/crmsync/connectors/connectortest"
+	"github.com/crmsync/crmsync/connectors/hubspot"
+	"github.com/crmsync/crmsync/connectors/hubspot/hubspottest"
+	"github.com/crmsync/crmsync/internal/testenv"
+	"github.com/crmsync/crmsync/mapping"
+	"github.com/crmsync/crmsync/store"
+	"github.com/crmsync/crmsync/store/storetest"
+	"github.com/crmsync/crmsync/telephony"
+	"github.com/crmsync/crmsync/telephony/routing"
+	"github.com/crmsync/crmsync/telephony/siprouter"
+)
+
+var (
+	_ siprouter.Resolver = (*routing.Resolver)(nil)
+	_ siprouter.Recorder = (*routing.Recorder)(nil)
+	_ routing.Directory  = (*store.DB)(nil)
+)
+
+// Numbers of the fixture.
+const (
+	did    = "+380441234567"
+	caller = "+380671234567" // the client the CRM knows
+	// CRM users, each linked by email to one employee.
+	userLead    = "101" // owns the lead → ivan
+	userDeal    = "102" // owns the deal → olena
+	userContact = "103" // owns the contact → petro
+	userNobody  = "104" // no employee matches
+)
+
+// monday10 is Monday 2025-07-07 10:00 in Kyiv (UTC+3 in summer).
+var monday10 = time.Date(2025, 7, 7, 7, 0, 0, 0, time.UTC)
+
+// fixture is a tenant (region UA, Europe/Kyiv) with a DID, three
+// employees linked to CRM users of a HubSpot account played by
+// hubspottest, and a caller who is a contact with a lead and a deal.
+type fixture struct {
+	t       *testing.T
+	db      *store.DB
+	tenant  telephony.Tenant
+	account store.Account
+	crm     *connectortest.Backend
+	conns   *conns
+	emp     map[string]telephony.Employee
+	redis   *redis.Client
+	prefix  string // Redis keys and channel of this test
+	clock   *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &fixture{t: t, db: storetest.MustOpen(t), crm: connectortest.NewBackend(), emp: map[string]telephony.Employee{},
+		redis: mustRedis(t), prefix: testenv.RandomName("routing-test:") + ":", clock: &clock{}}
+	f.clock.set(monday10)
+	tn, _, err := f.db.CreateTenant(ctx, telephony.NewTenant{Name: "Acme", Region: "UA", TimeZone: "Europe/Kyiv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.tenant = tn
+	f.setRouting(func(r *telephony.Routing) { r.Deadline = 5000 })
+	if _, err := f.db.CreateNumber(ctx, tn.ID, telephony.NumberInput{Number: did}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := hubspottest.NewHandler(f.crm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.OnViolation = func(err error) { t.Errorf("HubSpot spec violation: %v", err) }
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	f.account, err = f.db.LinkAccount(ctx, tn.ID, store.LinkAccount{Connector: hubspot.Name, Name: "portal",
+		ExternalID: "4242", BaseURL: srv.URL, Token: &oauth2.Token{AccessToken: h.AccessToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.conns = &conns{m: map[int64]connectors.Connector{f.account.ID: hubspot.New(connectors.Credentials{
+		AccountID: f.account.ID, BaseURL: srv.URL, ClientSecret: h.ClientSecret,
+		HTTPClient: &http.Client{Transport: &oauth2.Transport{
+			Source: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: h.AccessToken}),
+			Base:   srv.Client().Transport,
+		}},
+	})}}
+
+	for short, in := range map[string]telephony.EmployeeInput{
+		"ivan":  {FullName: "Ivan Petrov", Email: "ivan@acme.example", MainContacts: []string{"sip:ivan@pbx.example", "+380501112233"}},
+		"olena": {FullName: "Olena Koval", Email: "olena@acme.example", MainContacts: []string{"sip:olena@pbx.example"}},
+		"petro": {FullName: "Petro Bondar", Email: "petro@acme.example", MainContacts: []string{"+380502223344"}},
+	} {
+		e, err := f.db.CreateEmployee(ctx, tn.ID, in)
+		if err != nil {
+			t.Fatalf("create %s: %v", short, err)
+		}
+		f.emp[short] = e
+	}
+	f.crm.AddUsers(
+		connectors.User{ID: userLead, Name: "Ivan", Email: "ivan@acme.example", Active: true},
+		connectors.User{ID: userDeal, Name: "Olena", Email: "olena@acme.example", Active: true},
+		connectors.User{ID: userContact, Name: "Petro", Email: "petro@acme.example", Active: true},
+		connectors.User{ID: userNobody, Name: "Nobody", Email: "nobody@elsewhere.example", Active: true},
+	)
+	var users []mapping.CRMUser
+	for _, u := range f.crm.Users() {
+		users = append(users, mapping.CRMUser{ID: u.ID, Name: u.Name, Email: u.Email, Active: u.Active})
+	}
+	if _, err := f.db.ApplyUserSync(ctx, tn.ID, f.account.ID, users); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// addClient adds the caller as a contact owned by userContact, with a lead
+// (userLead) and a deal (userDeal) linked to it; opts adjust the records.
+func (f *fixture) addClient(opts ...func(*connectortest.Record)) {
+	at := monday10.Add(-24 * time.Hour)
+	recs := []connectortest.Record{
+		{Entity: connectors.Entity{Kind: connectors.KindContact, ID: "9001", Title: "Client One", ResponsibleUserID: userContact,
+			Phones: []string{"+380 67 123 45 67"}, UpdatedAt: at}},
+		{Entity: connectors.Entity{Kind: connectors.KindLead, ID: "9002", Title: "Lead", ResponsibleUserID: userLead, UpdatedAt: at},
+			Links: []string{"9001"}},
+		{Entity: connectors.Entity{Kind: connectors.KindDeal, ID: "9003", Title: "Deal", ResponsibleUserID: userDeal, UpdatedAt: at},
+			Links: []string{"9001"}},
+	}
+	for i := range recs {
+		for _, opt := range opts {
+			opt(&recs[i])
+		}
+	}
+	f.crm.AddRecords(recs...)
+}
+
+// setRouting changes the tenant's routing settings.
+func (f *fixture) setRouting(change func(*telephony.Routing)) {
+	f.t.Helper()
+	r := f.tenant.Routing
+	change(&r)
+	if err := f.db.UpdateRouting(context.Background(), f.tenant.ID, r); err != nil {
+		f.t.Fatal(err)
+	}
+	f.tenant.Routing = r
+}
+
+// patch changes an employee through the store.
+func (f *fixture) patch(short, patch string) {
+	f.t.Helper()
+	var p telephony.EmployeePatch
+	if err := jsonUnmarshal(patch, &p); err != nil {
+		f.t.Fatal(err)
+	}
+	e, err := f.db.PatchEmployee(context.Background(), f.tenant.ID, f.emp[short].ID, p)
+	if err != nil {
+		f.t.Fatalf("patch %s: %v", short, err)
+	}
+	f.emp[short] = e
+}
+
+// resolver opens a Resolver over the fixture, sharing Redis keys and
+// channel with the fixture's other resolvers.
+func (f *fixture) resolver(opts ...func(*routing.Resolver)) *routing.Resolver {
+	f.t.Helper()
+	r := &routing.Resolver{
+		Directory: f.db, Connections: f.conns, Redis: f.redis, Registerer: prometheus.NewRegistry(),
+		Now: f.clock.now, KeyPrefix: f.prefix, Channel: f.prefix + "invalidate",
+	}
+	for _, opt := range opts {
+		opt(r)
+	}
+	if err := r.Open(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func (f *fixture) invalidator() *routing.Invalidator {
+	return &routing.Invalidator{Redis: f.redis, KeyPrefix: f.prefix, Channel: f.prefix + "invalidate"}
+}
+
+// query is an INVITE from raw to the fixture's DID.
+func query(raw string) telephony.RouteQuery {
+	return telephony.RouteQuery{CallID: "call-1", Caller: raw, DID: did}
+}
+
+// crmRequests is how many search requests the fake CRM has served.
+func (f *fixture) crmRequests() int {
+	return f.crm.Requests("")
+}
+
+// conns is the Connections of a test: a connector per account.
+type conns struct {
+	mu  sync.Mutex
+	m   map[int64]connectors.Connector
+	err error
+	n   atomic.Int64
+}
+
+func (c *conns) ConnectorFor(ctx context.Context, id int64) (connectors.Connector, error) {
+	c.n.Add(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return nil, c.err
+	}
+	conn, ok := c.m[id]
+	if !ok {
+		return nil, connectors.ErrNotFound
+	}
+	return conn, nil
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// mustRedis returns a client of the test Redis in database 14: testenv's
+// database 15 is flushed by other packages' tests running at the same time,
+// and these tests keep state in Redis between steps. Keys and channels
+// carry a per-test prefix instead.
+func mustRedis(tb testing.TB) *redis.Client {
+	tb.Helper()
+	u, err := url.Parse(testenv.RedisURL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/14"
+	opts, err := redis.ParseURL(u.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// eventually polls cond until it holds, failing after 5 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		<-tick.C
+	}
+}
