@@ -23,7 +23,7 @@ type Account struct {
 	BaseURL      string     `json:"base_url"`
 	Status       string     `json:"status"`
 	StatusReason string     `json:"status_reason,omitempty"`
-	SyncInterval Seconds    `json:"sync_interval_s"`
+	SyncInterval Seconds    `json:"sync_interval_s"` // 0: the worker's default (CRMSYNC_SYNC_INTERVAL)
 	Provision    bool       `json:"provision"`
 	LastSyncAt   *time.Time `json:"last_sync_at,omitempty"`
 	CreatedAt    time.Time  `json:"created_at"`
@@ -98,9 +98,11 @@ func (db *DB) LinkAccount(ctx context.Context, tenantID int64, in LinkAccount) (
 				return formatError(err)
 			}
 		case ErrNotFound:
+			// sync_interval_s 0: the worker's CRMSYNC_SYNC_INTERVAL applies
+			// until an admin sets one for this account.
 			id, err = insertID(ctx, tx, `INSERT INTO crm_accounts
-				(tenant_id, connector, name, external_id, base_url, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				(tenant_id, connector, name, external_id, base_url, status, sync_interval_s, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`,
 				tenantID, in.Connector, in.Name, in.ExternalID, in.BaseURL, connectors.StatusConnected, now, now)
 			if err != nil {
 				return err
