@@ -47,6 +47,10 @@ type Config struct {
 
 	ShutdownTimeout time.Duration // CRMSYNC_SHUTDOWN_TIMEOUT
 
+	// MetricsAddr, when set, is where a process without the web role
+	// (worker, router) serves /metrics; the web role serves it otherwise.
+	MetricsAddr string // CRMSYNC_METRICS_ADDR
+
 	// OAuth holds each connector's OAuth app, by connector name.
 	OAuth map[string]OAuthApp
 }
@@ -58,9 +62,6 @@ type Worker struct {
 	// SyncInterval is the periodic CRM user sync interval of accounts
 	// without one of their own (crm_accounts.sync_interval_s = 0).
 	SyncInterval time.Duration // CRMSYNC_SYNC_INTERVAL
-	// MetricsAddr, when set, is where a worker-only process serves
-	// /metrics (the web role serves it everywhere else).
-	MetricsAddr string // CRMSYNC_WORKER_METRICS_ADDR
 }
 
 // Ops configures the operator endpoints of the web role.
@@ -106,7 +107,7 @@ var Vars = []Var{
 	{"CRMSYNC_QUEUE_WEIGHTS", "critical=6,default=3,low=1", "asynq queue priorities: critical (call push-back), default (sync), low (warm-ups)"},
 	{"CRMSYNC_SHUTDOWN_TIMEOUT", "10s", "how long SIGTERM waits for in-flight work"},
 	{"CRMSYNC_SYNC_INTERVAL", "15m", "periodic CRM user sync interval of accounts without their own (1m to 24h)"},
-	{"CRMSYNC_WORKER_METRICS_ADDR", "(unset: none)", "host:port where a worker-only process serves /metrics (web and serve serve it on CRMSYNC_HTTP_ADDR)"},
+	{"CRMSYNC_METRICS_ADDR", "(unset: none)", "host:port where a process without the web role (worker, router) serves /metrics; web and serve serve it on CRMSYNC_HTTP_ADDR"},
 	{"CRMSYNC_OPS_USER", "ops", "user name for the /ops/queues dashboard (HTTP Basic auth)"},
 	{"CRMSYNC_OPS_PASSWORD", "(unset: dashboard disabled)", "password for /ops/queues, at least 12 characters; without it the dashboard answers 403"},
 	{"CRMSYNC_OPS_READONLY", "true", "true shows the dashboard read-only; false also allows retrying, deleting and pausing tasks and queues"},
@@ -291,11 +292,11 @@ func loadOps(getenv func(string) string, c *Config, bad func(name, format string
 		}
 		c.Worker.SyncInterval = d
 	}
-	if v := strings.TrimSpace(getenv("CRMSYNC_WORKER_METRICS_ADDR")); v != "" {
+	if v := strings.TrimSpace(getenv("CRMSYNC_METRICS_ADDR")); v != "" {
 		if _, _, err := net.SplitHostPort(v); err != nil {
-			bad("CRMSYNC_WORKER_METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9091), got %q", v)
+			bad("CRMSYNC_METRICS_ADDR", "must be host:port (e.g. 127.0.0.1:9091), got %q", v)
 		}
-		c.Worker.MetricsAddr = v
+		c.MetricsAddr = v
 	}
 	if v := strings.TrimSpace(getenv("CRMSYNC_OPS_USER")); v != "" {
 		c.Ops.User = v

@@ -90,7 +90,7 @@ func TestLoad_Errors(t *testing.T) {
 		"CRMSYNC_SHUTDOWN_TIMEOUT":        "soon",
 		"CRMSYNC_OAUTH_HUBSPOT_CLIENT_ID": "id-without-secret",
 		"CRMSYNC_SYNC_INTERVAL":           "5s",
-		"CRMSYNC_WORKER_METRICS_ADDR":     "9091",
+		"CRMSYNC_METRICS_ADDR":     "9091",
 		"CRMSYNC_OPS_PASSWORD":            "short",
 		"CRMSYNC_OPS_READONLY":            "maybe",
 	}), []string{"hubspot"})
@@ -112,7 +112,7 @@ func TestLoad_Errors(t *testing.T) {
 		"CRMSYNC_SHUTDOWN_TIMEOUT: must be a duration",
 		"CRMSYNC_OAUTH_HUBSPOT_CLIENT_ID: and CRMSYNC_OAUTH_HUBSPOT_CLIENT_SECRET must be set together",
 		"CRMSYNC_SYNC_INTERVAL: must be a duration from 1m to 24h",
-		"CRMSYNC_WORKER_METRICS_ADDR: must be host:port",
+		"CRMSYNC_METRICS_ADDR: must be host:port",
 		"CRMSYNC_OPS_PASSWORD: must be at least",
 		"CRMSYNC_OPS_READONLY: must be true or false",
 	}

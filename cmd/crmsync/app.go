@@ -8,11 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmsync/crmsync/config"
@@ -35,7 +41,13 @@ type Main struct {
 	RedisURL  string // the URL Redis is reachable at (the in-process one too)
 	miniredis *miniredis.Miniredis
 
-	Web *web.Server
+	// Metrics is the process's one Prometheus registry: every role
+	// registers its metrics here, and /metrics (the web role's, or
+	// CRMSYNC_METRICS_ADDR) serves it.
+	Metrics *prometheus.Registry
+
+	Web     *web.Server
+	routing *routingParts // opened by the first role that needs it
 
 	closers []func() error
 }
@@ -51,6 +63,8 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.Logger == nil {
 		m.Logger = slog.Default()
 	}
+	m.Metrics = prometheus.NewRegistry()
+	m.Metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := m.openStore(ctx); err != nil {
 		return err
 	}
@@ -63,6 +77,32 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 		m.Logger.Info("role started", "role", r.name)
 	}
+	if m.Web == nil && m.Config.MetricsAddr != "" {
+		return m.serveMetrics(m.Config.MetricsAddr)
+	}
+	return nil
+}
+
+// serveMetrics serves /metrics on addr, for processes without the web role.
+func (m *Main) serveMetrics(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Metrics, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("metrics: serve", "err", err)
+		}
+	}()
+	m.onClose(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(ctx)
+	})
+	m.Logger.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	return nil
 }
 

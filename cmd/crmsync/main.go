@@ -38,7 +38,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run every role in one process (the default)", runRoles(roleWeb, roleWorker)},
+		{"serve", "run every role in one process (the default)", runRoles(roleWeb, roleWorker, roleRouter)},
 		{"web", "run the HTTP role: API, webhooks, admin, /metrics, /ops/queues", runRoles(roleWeb)},
 		{"worker", "run the worker role: CRM user sync and call push-back", runRoles(roleWorker)},
 		{"router", "run the SIP smart-forwarding router", runRoles(roleRouter)},

@@ -51,7 +51,7 @@ func TestServe_EndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	addr := freeAddr(t)
-	env := append(os.Environ(), "CRMSYNC_DATA_DIR="+dataDir, "CRMSYNC_HTTP_ADDR="+addr,
+	env := append(os.Environ(), "CRMSYNC_DATA_DIR="+dataDir, "CRMSYNC_HTTP_ADDR="+addr, "CRMSYNC_SIP_ADDR="+freeAddr(t),
 		"CRMSYNC_DATABASE_URL=", "CRMSYNC_REDIS_URL=", "CRMSYNC_SECRET_KEY=")
 
 	create := exec.Command(bin, "tenant", "create", "--name", "Acme", "--prefix", "19079", "--region", "UA", "--tz", "Europe/Kyiv")

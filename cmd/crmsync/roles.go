@@ -10,8 +10,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynq/x/metrics"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/crmsync/crmsync/jobs"
 	"github.com/crmsync/crmsync/store"
@@ -67,9 +65,7 @@ func openWeb(ctx context.Context, m *Main) error {
 	m.onClose(client.Close)
 	inspector := asynq.NewInspector(redisOpt)
 	m.onClose(inspector.Close)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewQueueMetricsCollector(inspector))
+	m.Metrics.MustRegister(metrics.NewQueueMetricsCollector(inspector))
 	s := &web.Server{
 		Addr:      m.Config.HTTPAddr,
 		Tenants:   m.DB,
@@ -81,11 +77,16 @@ func openWeb(ctx context.Context, m *Main) error {
 			Password: m.Config.Ops.Password.Reveal(),
 			ReadOnly: m.Config.Ops.ReadOnly,
 			Redis:    redisOpt,
-			Gatherer: &gatherers{list: prometheus.Gatherers{reg}},
+			Gatherer: m.Metrics,
 		},
 		Ready:  m.ready,
 		Logger: m.Logger,
 	}
+	rp, err := routingFor(ctx, m) // the route tester and webhooks share the router's resolver
+	if err != nil {
+		return err
+	}
+	s.Routing = rp.Web(m.DB)
 	if err := s.Open(); err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -49,7 +48,6 @@ func openRouter(ctx context.Context, m *Main) error {
 		return fmt.Errorf("sip router: %w", err)
 	}
 	m.onClose(srv.Close)
-	rp.exposeMetrics(m)
 	return nil
 }
 
@@ -61,10 +59,9 @@ type routingParts struct {
 	Resolver    *routing.Resolver
 	Recorder    *routing.Recorder
 	Invalidator *routing.Invalidator
-	// Registry holds the crmsync_routing_* and crmsync_router_* metrics.
+	// Registry holds the crmsync_routing_* and crmsync_router_* metrics:
+	// the process's registry.
 	Registry *prometheus.Registry
-
-	exposed bool
 }
 
 // Web returns the web server's Routing.
@@ -75,36 +72,13 @@ func (rp *routingParts) Web(db *store.DB) web.Routing {
 	}
 }
 
-// exposeMetrics adds the registry to the web role's /metrics when this
-// process serves one (serve); once.
-func (rp *routingParts) exposeMetrics(m *Main) {
-	routingMu.Lock()
-	defer routingMu.Unlock()
-	if rp.exposed || m.Web == nil {
-		return
-	}
-	if g, ok := m.Web.Ops.Gatherer.(*gatherers); ok {
-		g.add(rp.Registry)
-		rp.exposed = true
-	}
-}
-
-// routingByMain keeps each Main's routingParts. It is package state because
-// Main's fields belong to app.go; a field Main.Routing would replace it.
-var (
-	routingMu     sync.Mutex
-	routingByMain = map[*Main]*routingParts{}
-)
-
 // routingFor returns m's routingParts, opening them on first use; they
 // close with m.
 func routingFor(ctx context.Context, m *Main) (*routingParts, error) {
-	routingMu.Lock()
-	defer routingMu.Unlock()
-	if rp, ok := routingByMain[m]; ok {
-		return rp, nil
+	if m.routing != nil {
+		return m.routing, nil
 	}
-	rp := &routingParts{Registry: prometheus.NewRegistry()}
+	rp := &routingParts{Registry: m.Metrics}
 	rp.Connectors = &connectors.Resolver{Accounts: m.DB, OAuth: oauthApps(m.Config), Redis: m.Redis}
 	rp.Resolver = &routing.Resolver{
 		Directory:   m.DB,
@@ -123,12 +97,6 @@ func routingFor(ctx context.Context, m *Main) (*routingParts, error) {
 	}
 	m.onClose(rp.Recorder.Close)
 	rp.Invalidator = &routing.Invalidator{Redis: m.Redis}
-	routingByMain[m] = rp
-	m.onClose(func() error {
-		routingMu.Lock()
-		defer routingMu.Unlock()
-		delete(routingByMain, m)
-		return nil
-	})
+	m.routing = rp
 	return rp, nil
 }

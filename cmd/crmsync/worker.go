@@ -2,18 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"sync"
-	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/config"
@@ -35,10 +26,7 @@ func openWorker(ctx context.Context, m *Main) error {
 	if err != nil {
 		return fmt.Errorf("redis url: %w", err)
 	}
-	metrics, err := workerMetrics(m)
-	if err != nil {
-		return err
-	}
+	metrics := jobs.NewMetrics(m.Metrics)
 	h := &jobs.Handler{
 		Connections: &connectors.Resolver{
 			Accounts: m.DB,
@@ -113,64 +101,4 @@ func oauthApps(cfg config.Config) map[string]*oauth2.Config {
 		}
 	}
 	return out
-}
-
-// gatherers is the process's /metrics source: the web role creates it and
-// a worker in the same process adds its registry, so one /metrics shows
-// both. Roles open in order (web, then worker).
-type gatherers struct {
-	mu   sync.Mutex
-	list prometheus.Gatherers
-}
-
-func (g *gatherers) add(r prometheus.Gatherer) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.list = append(g.list, r)
-}
-
-// Gather implements prometheus.Gatherer.
-func (g *gatherers) Gather() ([]*dto.MetricFamily, error) {
-	g.mu.Lock()
-	list := g.list
-	g.mu.Unlock()
-	return list.Gather()
-}
-
-// workerMetrics registers the worker's metrics: with the web role's
-// /metrics when this process has one, else on CRMSYNC_WORKER_METRICS_ADDR
-// when set (with the Go runtime's), else nowhere.
-func workerMetrics(m *Main) (*jobs.Metrics, error) {
-	reg := prometheus.NewRegistry()
-	metrics := jobs.NewMetrics(reg)
-	if m.Web != nil {
-		if g, ok := m.Web.Ops.Gatherer.(*gatherers); ok {
-			g.add(reg)
-			return metrics, nil
-		}
-	}
-	addr := m.Config.Worker.MetricsAddr
-	if addr == "" {
-		return metrics, nil
-	}
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("worker metrics: listen on %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.Logger.Error("worker metrics: serve", "err", err)
-		}
-	}()
-	m.onClose(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(ctx)
-	})
-	m.Logger.Info("serving worker metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-	return metrics, nil
 }

@@ -203,19 +203,19 @@ func TestServe_AccountsSync(t *testing.T) {
 }
 
 // TestWorker_Metrics: a worker-only process serves its metrics on
-// CRMSYNC_WORKER_METRICS_ADDR.
+// CRMSYNC_METRICS_ADDR.
 func TestWorker_Metrics(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.RedisURL = testenv.RedisURL(t)
-	cfg.Worker.MetricsAddr = freeAddr(t)
+	cfg.MetricsAddr = freeAddr(t)
 	m := &Main{Config: cfg, Roles: []role{roleWorker}, Migrate: true, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if err := m.Run(context.Background()); err != nil {
 		m.Close()
 		t.Fatal(err)
 	}
 	defer m.Close()
-	resp, err := http.Get("http://" + cfg.Worker.MetricsAddr + "/metrics")
+	resp, err := http.Get("http://" + cfg.MetricsAddr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
