@@ -90,7 +90,7 @@ func TestLoad_Errors(t *testing.T) {
 		"CRMSYNC_SHUTDOWN_TIMEOUT":        "soon",
 		"CRMSYNC_OAUTH_HUBSPOT_CLIENT_ID": "id-without-secret",
 		"CRMSYNC_SYNC_INTERVAL":           "5s",
-		"CRMSYNC_METRICS_ADDR":     "9091",
+		"CRMSYNC_METRICS_ADDR":            "9091",
 		"CRMSYNC_OPS_PASSWORD":            "short",
 		"CRMSYNC_OPS_READONLY":            "maybe",
 	}), []string{"hubspot"})
