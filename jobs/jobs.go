@@ -30,6 +30,8 @@ type Connections interface {
 type Handler struct {
 	Connections Connections
 	Syncs       SyncStore
+	// Calls delivers call events to CRMs (push-back); nil serves none.
+	Calls *CallsHandler
 	// Metrics records sync outcomes; nil records nothing.
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
@@ -40,6 +42,9 @@ type Handler struct {
 // of task types a worker serves.
 func Register(mux *asynq.ServeMux, h *Handler) {
 	mux.HandleFunc(TypeSyncUsers, h.ProcessSyncUsers)
+	if h.Calls != nil {
+		RegisterCalls(mux, h.Calls)
+	}
 }
 
 func (h *Handler) now() time.Time {

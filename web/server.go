@@ -25,6 +25,9 @@ type Server struct {
 	Directory Directory
 	// Accounts serves the CRM accounts API; nil leaves it out.
 	Accounts Accounts
+	// Events serves POST /api/v1/events and GET /api/v1/calls/{id}; nil
+	// leaves them out.
+	Events *Events
 	// Syncer queues on-demand syncs; nil answers 503.
 	Syncer Syncer
 	// Ops configures /metrics and the /ops/queues dashboard.
@@ -122,6 +125,9 @@ func (s *Server) routes() {
 	api("PUT /api/v1/tenant/routing", s.handlePutRouting)
 	s.directoryRoutes(api)
 	s.accountRoutes(api)
+	if s.Events != nil {
+		s.Events.routes(api)
+	}
 	s.routeRoutes(api)
 	s.mux.HandleFunc("POST /hooks/{connector}/{account}", s.handleHook)
 	s.opsRoutes()

@@ -72,6 +72,7 @@ func openWeb(ctx context.Context, m *Main) error {
 		Directory: m.DB,
 		Accounts:  webAccounts{m.DB},
 		Syncer:    &jobs.Enqueuer{Client: client},
+		Events:    &web.Events{Calls: m.DB, Queue: &jobs.Enqueuer{Client: client}, Logger: m.Logger},
 		Ops: web.Ops{
 			User:     m.Config.Ops.User,
 			Password: m.Config.Ops.Password.Reveal(),

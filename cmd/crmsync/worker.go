@@ -11,10 +11,15 @@ import (
 	"github.com/crmsync/crmsync/connectors"
 	"github.com/crmsync/crmsync/jobs"
 	"github.com/crmsync/crmsync/store"
+	"github.com/crmsync/crmsync/web"
 )
 
 // The worker's jobs need exactly what the store offers.
-var _ jobs.SyncStore = (*store.DB)(nil)
+var (
+	_ jobs.SyncStore = (*store.DB)(nil)
+	_ jobs.CallStore = (*store.DB)(nil)
+	_ web.CallStore  = (*store.DB)(nil)
+)
 
 // openWorker starts the asynq server (Start, not Run: Run traps signals and
 // blocks) with crmsync's handlers and retry policy, and the periodic task
@@ -27,17 +32,24 @@ func openWorker(ctx context.Context, m *Main) error {
 		return fmt.Errorf("redis url: %w", err)
 	}
 	metrics := jobs.NewMetrics(m.Metrics)
-	h := &jobs.Handler{
-		Connections: &connectors.Resolver{
-			Accounts: m.DB,
-			OAuth:    oauthApps(m.Config),
-			Redis:    m.Redis,
-			Observer: metrics.Observer(),
-		},
-		Syncs:   m.DB,
-		Metrics: metrics,
+	client := asynq.NewClient(redisOpt)
+	m.onClose(client.Close)
+	enq := &jobs.Enqueuer{Client: client}
+	resolver := &connectors.Resolver{
+		Accounts: m.DB,
+		OAuth:    oauthApps(m.Config),
+		Redis:    m.Redis,
+		Observer: metrics.Observer(),
 	}
-	srv := asynq.NewServer(redisOpt, asynq.Config{
+	h := &jobs.Handler{
+		Connections: resolver,
+		Syncs:       m.DB,
+		Calls:       &jobs.CallsHandler{Connections: resolver, Calls: m.DB, Queue: enq, Batch: true},
+		Metrics:     metrics,
+	}
+	// WithCalls adds push-back's group aggregation (batches per CRM
+	// account) and retry delays.
+	srv := asynq.NewServer(redisOpt, jobs.WithCalls(asynq.Config{
 		Concurrency:     m.Config.Worker.Concurrency,
 		Queues:          m.Config.Worker.Queues,
 		RetryDelayFunc:  jobs.RetryDelay,
@@ -45,13 +57,20 @@ func openWorker(ctx context.Context, m *Main) error {
 		ErrorHandler:    jobs.ErrorHandler(m.Logger),
 		ShutdownTimeout: m.Config.ShutdownTimeout,
 		Logger:          asynqLogger{m.Logger},
-	})
+	}))
 	mux := asynq.NewServeMux()
 	jobs.Register(mux, h)
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("start asynq server: %w", err)
 	}
 	m.onClose(func() error { srv.Shutdown(); return nil })
+
+	// The sweeper re-queues call events that are still undelivered after a
+	// while: a lost Redis, the embedded mode's restarts, parked accounts
+	// that were linked again.
+	sw := &jobs.Sweeper{Calls: m.DB, Queue: enq, Logger: m.Logger}
+	sw.Start()
+	m.onClose(func() error { sw.Shutdown(); return nil })
 
 	mgr, err := jobs.NewPeriodicTaskManager(redisOpt, &jobs.PeriodicSyncs{
 		Accounts:        syncSchedules(m.DB),
