@@ -34,12 +34,23 @@ func requireTool(tb testing.TB, program, pkg string) {
 // freeUDPPort returns a UDP port on 127.0.0.1 that was free a moment ago.
 func freeUDPPort(tb testing.TB) int {
 	tb.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		tb.Fatal(err)
+	// sipp binds its main port in UDP or TCP depending on -t: find one free
+	// in both, or a TCP run can collide with some other socket's port.
+	for range 50 {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		ln.Close()
+		if err == nil {
+			c.Close()
+			return port
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	tb.Fatal("no port free in both UDP and TCP")
+	return 0
 }
 
 // sippRun is one sipp process's outcome.
@@ -78,18 +89,29 @@ func runSipp(t *testing.T, target, scenario string, extra ...string) sippRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{target, "-sf", sf, "-i", "127.0.0.1",
-		"-p", strconv.Itoa(freeUDPPort(t)), "-cp", strconv.Itoa(freeUDPPort(t)),
-		"-nostdin", "-trace_err", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
-		"-timeout", "30s", "-timeout_error"}, extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sipp", args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("sipp: %v\n%s", err, out)
+	// A port found free can be taken by another process before sipp binds
+	// it (go test runs packages in parallel): try again with new ports.
+	var cmd *exec.Cmd
+	var out []byte
+	for attempt := 0; ; attempt++ {
+		args := append([]string{target, "-sf", sf, "-i", "127.0.0.1",
+			"-p", strconv.Itoa(freeUDPPort(t)), "-cp", strconv.Itoa(freeUDPPort(t)),
+			"-nostdin", "-trace_err", "-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
+			"-timeout", "30s", "-timeout_error"}, extra...)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd = exec.CommandContext(ctx, "sipp", args...)
+		cmd.Dir = dir
+		var err error
+		out, err = cmd.CombinedOutput()
+		cancel()
+		var exitErr *exec.ExitError
+		if err != nil && !errors.As(err, &exitErr) {
+			t.Fatalf("sipp: %v\n%s", err, out)
+		}
+		if attempt < 3 && strings.Contains(string(out), "Address already in use") {
+			continue
+		}
+		break
 	}
 	run := sippRun{exit: cmd.ProcessState.ExitCode(), out: string(out)}
 	if logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log")); len(logs) > 0 {
