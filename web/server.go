@@ -40,6 +40,8 @@ type Server struct {
 	Ready func(ctx context.Context) error
 	// Extra mounts more handlers (metrics, the dashboard) by pattern.
 	Extra map[string]http.Handler
+	// Admin configures the admin pages and OAuth linking (admin.go).
+	Admin AdminConfig
 
 	Logger *slog.Logger
 
@@ -131,6 +133,7 @@ func (s *Server) routes() {
 	s.routeRoutes(api)
 	s.mux.HandleFunc("POST /hooks/{connector}/{account}", s.handleHook)
 	s.opsRoutes()
+	s.adminRoutes()
 
 	// Anything else under /api/ is a JSON 404, not the default text page.
 	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
