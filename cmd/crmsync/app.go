@@ -48,6 +48,7 @@ type Main struct {
 
 	Web     *web.Server
 	routing *routingParts // opened by the first role that needs it
+	demo    *demoSandbox  // crmsync serve --demo's sandbox CRM, for the web role
 
 	closers []func() error
 }

@@ -35,14 +35,22 @@ func runRoles(roles ...role) func(ctx context.Context, args []string, stdout io.
 				"Applies pending database migrations first."
 		}
 		fs := newFlags(name, summary, stdout)
+		var demo *bool
+		if len(roles) > 1 {
+			demo = demoFlag(fs)
+		}
 		if err := parseFlags(fs, args); err != nil {
 			return err
+		}
+		run := roles
+		if demo != nil && *demo {
+			run = append([]role{roleDemo}, roles...)
 		}
 		cfg, err := loadConfig()
 		if err != nil {
 			return err
 		}
-		m := &Main{Config: cfg, Roles: roles, Migrate: len(roles) > 1, Logger: newLogger(cfg, os.Stderr)}
+		m := &Main{Config: cfg, Roles: run, Migrate: len(roles) > 1, Logger: newLogger(cfg, os.Stderr)}
 		if err := m.Run(ctx); err != nil {
 			m.Close()
 			return err
@@ -88,6 +96,7 @@ func openWeb(ctx context.Context, m *Main) error {
 		return err
 	}
 	s.Routing = rp.Web(m.DB)
+	s.Admin = m.adminConfig(rp)
 	if err := s.Open(); err != nil {
 		return err
 	}
