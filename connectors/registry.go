@@ -64,6 +64,10 @@ type Credentials struct {
 	HTTPClient *http.Client
 	// ClientSecret is the OAuth app's secret, for webhook signatures.
 	ClientSecret string
+	// WebhookSecret is the account's own webhook secret (Account's), for
+	// CRMs whose webhooks carry a per-installation token instead of a
+	// signature. Empty when none was received yet.
+	WebhookSecret string
 }
 
 var (

@@ -26,6 +26,10 @@ type Account struct {
 	Connector string // registry name
 	BaseURL   string // empty: Info.DefaultBaseURL
 	Status    string // StatusConnected, StatusNeedsRelink or StatusDisconnected
+	// WebhookSecret is the account's secret that the CRM's webhooks are
+	// checked against (decrypted; empty when none was received). Never log
+	// it or return it through an API.
+	WebhookSecret string
 }
 
 // AccountStore is what the Resolver needs from storage: the account and its
@@ -176,10 +180,11 @@ func (r *Resolver) build(ctx context.Context, id int64) (resolved, error) {
 		Observer:  r.Observer,
 	}
 	conn, err := info.New(Credentials{
-		AccountID:    id,
-		BaseURL:      baseURL,
-		HTTPClient:   tr.Client(),
-		ClientSecret: cfg.ClientSecret,
+		AccountID:     id,
+		BaseURL:       baseURL,
+		HTTPClient:    tr.Client(),
+		ClientSecret:  cfg.ClientSecret,
+		WebhookSecret: acct.WebhookSecret,
 	})
 	if err != nil {
 		return resolved{}, fmt.Errorf("connectors: account %d: new %s: %w", id, info.Name, err)

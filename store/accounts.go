@@ -73,6 +73,11 @@ type LinkAccount struct {
 	ExternalID string // the CRM's id for the account (hub id, amo account id, …)
 	BaseURL    string
 	Token      *oauth2.Token
+	// WebhookSecret is what the CRM's webhooks are checked against (e.g.
+	// Bitrix24's application_token), when the link itself yields one.
+	// Stored sealed, never returned by Account or Accounts; empty keeps
+	// the account's current secret on a relink.
+	WebhookSecret string
 }
 
 // LinkAccount stores a newly linked account, or relinks an existing one
@@ -113,6 +118,11 @@ func (db *DB) LinkAccount(ctx context.Context, tenantID int64, in LinkAccount) (
 		if err := db.saveToken(ctx, tx, id, in.Token); err != nil {
 			return err
 		}
+		if in.WebhookSecret != "" {
+			if _, err := db.saveWebhookSecret(ctx, tx, id, in.WebhookSecret, false); err != nil {
+				return err
+			}
+		}
 		return audit(ctx, tx, now, tenantID, "admin", "account.linked", "crm_account", fmt.Sprint(id), "")
 	})
 	if err != nil {
@@ -145,18 +155,76 @@ func (db *DB) Accounts(ctx context.Context, tenantID int64) ([]Account, error) {
 	return out, nil
 }
 
-// FindAccount returns the account with id for the connector resolver. It
-// is not tenant scoped: the worker reaches accounts by the ids in its tasks,
-// which only tenant-scoped code wrote.
+// FindAccount returns the account with id for the connector resolver, its
+// webhook secret decrypted. It is not tenant scoped: the worker reaches
+// accounts by the ids in its tasks, which only tenant-scoped code wrote.
 func (db *DB) FindAccount(ctx context.Context, id int64) (connectors.Account, error) {
-	var r accountRow
-	err := db.db.GetContext(ctx, &r, db.q(`SELECT `+accountColumns+` FROM crm_accounts WHERE id = ?`), id)
+	var r struct {
+		accountRow
+		WebhookSecret []byte `db:"webhook_secret_enc"`
+	}
+	err := db.db.GetContext(ctx, &r, db.q(`SELECT `+accountColumns+`, webhook_secret_enc FROM crm_accounts WHERE id = ?`), id)
 	if err = formatError(err); err == ErrNotFound {
 		return connectors.Account{}, fmt.Errorf("CRM account %d: %w", id, connectors.ErrNotFound)
 	} else if err != nil {
 		return connectors.Account{}, err
 	}
-	return connectors.Account{ID: r.ID, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status}, nil
+	a := connectors.Account{ID: r.ID, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status}
+	if len(r.WebhookSecret) > 0 {
+		pt, err := db.sealer.Open(r.WebhookSecret, webhookSecretAAD(id))
+		if err != nil {
+			return connectors.Account{}, err
+		}
+		a.WebhookSecret = string(pt)
+	}
+	return a, nil
+}
+
+func webhookSecretAAD(accountID int64) string {
+	return fmt.Sprintf("crm_accounts:%d:webhook_secret", accountID)
+}
+
+// ClaimWebhookSecret stores secret, sealed, as the account's webhook secret
+// if it has none yet (trust on first use: the secret a CRM hands over at
+// install time), and reports whether it did. An account that already has
+// one keeps it. An empty secret is EInvalid; an unknown account ENotFound.
+func (db *DB) ClaimWebhookSecret(ctx context.Context, accountID int64, secret string) (bool, error) {
+	if secret == "" {
+		return false, telephony.Errorf(telephony.EInvalid, "webhook_secret", "the webhook secret must not be empty")
+	}
+	var stored bool
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var tenantID int64
+		err := tx.GetContext(ctx, &tenantID, tx.Rebind(`SELECT tenant_id FROM crm_accounts WHERE id = ?`), accountID)
+		if err = formatError(err); err == ErrNotFound {
+			return notFound("CRM account %d not found", accountID)
+		} else if err != nil {
+			return err
+		}
+		if stored, err = db.saveWebhookSecret(ctx, tx, accountID, secret, true); err != nil || !stored {
+			return err
+		}
+		return audit(ctx, tx, db.Now(), tenantID, "system", "account.webhook_secret_set", "crm_account", fmt.Sprint(accountID), "")
+	})
+	if err != nil {
+		return false, fmt.Errorf("claim webhook secret of CRM account %d: %w", accountID, err)
+	}
+	return stored, nil
+}
+
+// saveWebhookSecret seals and stores secret; onlyIfUnset leaves a stored
+// one alone. It reports whether it wrote.
+func (db *DB) saveWebhookSecret(ctx context.Context, ext sqlx.ExtContext, accountID int64, secret string, onlyIfUnset bool) (bool, error) {
+	q := `UPDATE crm_accounts SET webhook_secret_enc = ?, updated_at = ? WHERE id = ?`
+	if onlyIfUnset {
+		q += ` AND webhook_secret_enc IS NULL`
+	}
+	res, err := ext.ExecContext(ctx, ext.Rebind(q), db.sealer.Seal([]byte(secret), webhookSecretAAD(accountID)), db.Now(), accountID)
+	if err != nil {
+		return false, formatError(err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }
 
 func tokenAAD(accountID int64) string { return fmt.Sprintf("crm_accounts:%d:token", accountID) }

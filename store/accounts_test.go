@@ -3,7 +3,9 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -77,6 +79,74 @@ func TestDB_Accounts(t *testing.T) {
 			again, err := db.LinkAccount(ctx, a.ID, store.LinkAccount{Connector: "amocrm", ExternalID: "42", BaseURL: "https://acme.amocrm.ru", Token: tok})
 			if err != nil || again.ID != acc.ID || again.Status != connectors.StatusConnected {
 				t.Fatalf("relink = %+v, %v; want the same account, connected", again, err)
+			}
+		})
+		t.Run("WebhookSecret", func(t *testing.T) {
+			const secret = "app-token-secret-3"
+			b24, err := db.LinkAccount(ctx, a.ID, store.LinkAccount{Connector: "bitrix24", ExternalID: "member-1",
+				BaseURL: "https://acme.bitrix24.ru/rest/", Token: tok})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := db.FindAccount(ctx, b24.ID); err != nil || got.WebhookSecret != "" {
+				t.Fatalf("FindAccount before any secret = %+v, %v", got, err)
+			}
+			if ok, err := db.ClaimWebhookSecret(ctx, b24.ID, secret); !ok || err != nil {
+				t.Fatalf("first ClaimWebhookSecret = %v, %v; want stored", ok, err)
+			}
+			// Trust on first use: a later claim does not replace it.
+			if ok, err := db.ClaimWebhookSecret(ctx, b24.ID, "another"); ok || err != nil {
+				t.Fatalf("second ClaimWebhookSecret = %v, %v; want kept", ok, err)
+			}
+			if got, err := db.FindAccount(ctx, b24.ID); err != nil || got.WebhookSecret != secret {
+				t.Fatalf("FindAccount = %v; want the first secret", err)
+			}
+			var raw []byte
+			if err := db.SQL().GetContext(ctx, &raw, db.SQL().Rebind(`SELECT webhook_secret_enc FROM crm_accounts WHERE id = ?`), b24.ID); err != nil {
+				t.Fatal(err)
+			}
+			if len(raw) == 0 || bytes.Contains(raw, []byte("secret-3")) {
+				t.Fatalf("webhook secret stored in the clear or not at all: %q", raw)
+			}
+			// Never in what the API shows.
+			shown, err := db.Account(ctx, a.ID, b24.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, _ := json.Marshal(shown)
+			if bytes.Contains(js, []byte("secret-3")) || bytes.Contains([]byte(fmt.Sprintf("%+v", shown)), []byte("secret-3")) {
+				t.Fatalf("the account shows its webhook secret: %s", js)
+			}
+			// A relink keeps it unless the link brings a new one.
+			if _, err := db.LinkAccount(ctx, a.ID, store.LinkAccount{Connector: "bitrix24", ExternalID: "member-1", Token: tok}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := db.FindAccount(ctx, b24.ID); got.WebhookSecret != secret {
+				t.Fatal("a relink without a secret dropped the stored one")
+			}
+			if _, err := db.LinkAccount(ctx, a.ID, store.LinkAccount{Connector: "bitrix24", ExternalID: "member-1", Token: tok,
+				WebhookSecret: "reinstalled"}); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := db.FindAccount(ctx, b24.ID); got.WebhookSecret != "reinstalled" {
+				t.Fatal("a relink with a new secret kept the old one")
+			}
+			// The sealed value is bound to its row.
+			if _, err := db.SQL().ExecContext(ctx, db.SQL().Rebind(`UPDATE crm_accounts SET webhook_secret_enc = ? WHERE id = ?`), raw, acc.ID); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.FindAccount(ctx, acc.ID); err == nil {
+				t.Fatal("a webhook secret copied from another account opened")
+			}
+			if _, err := db.SQL().ExecContext(ctx, db.SQL().Rebind(`UPDATE crm_accounts SET webhook_secret_enc = NULL WHERE id = ?`), acc.ID); err != nil {
+				t.Fatal(err)
+			}
+			var e *telephony.Error
+			if _, err := db.ClaimWebhookSecret(ctx, b24.ID, ""); !errors.As(err, &e) || e.Field != "webhook_secret" {
+				t.Fatalf("empty secret: %v", err)
+			}
+			if _, err := db.ClaimWebhookSecret(ctx, 999999, secret); !telephony.IsNotFound(err) {
+				t.Fatalf("unknown account: %v", err)
 			}
 		})
 		t.Run("TenantIsolation", func(t *testing.T) {

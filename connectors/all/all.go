@@ -8,6 +8,7 @@ package all
 
 import (
 	_ "github.com/crmsync/crmsync/connectors/amocrm"    // amoCRM / Kommo
+	_ "github.com/crmsync/crmsync/connectors/bitrix24"  // Bitrix24
 	_ "github.com/crmsync/crmsync/connectors/hubspot"   // HubSpot
 	_ "github.com/crmsync/crmsync/connectors/pipedrive" // Pipedrive
 )

@@ -9,7 +9,7 @@ import (
 )
 
 func TestAll(t *testing.T) {
-	for _, name := range []string{"amocrm", "hubspot"} {
+	for _, name := range []string{"amocrm", "bitrix24", "hubspot", "pipedrive"} {
 		if !slices.Contains(connectors.Names(), name) {
 			t.Errorf("%s is not registered; Names() = %v", name, connectors.Names())
 		}

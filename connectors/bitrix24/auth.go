@@ -26,23 +26,25 @@ type authParam struct {
 // transport: the shared Transport keeps limiting, retrying and renewing the
 // token on 401, and authParam rewrites each attempt it sends. Any other
 // transport is wrapped whole (it may set the header on the request itself).
-// hc is not modified.
-func authParamClient(hc *http.Client) *http.Client {
+// hc is not modified. raw is the transport beneath the token-setting one
+// (nil: http.DefaultTransport), for requests that carry their own auth.
+func authParamClient(hc *http.Client) (api *http.Client, raw http.RoundTripper) {
 	c := *hc
 	switch t := hc.Transport.(type) {
 	case *connectors.Transport:
 		t2 := *t // the copy shares the token source and the limiter
 		t2.Base = authParam{next: t.Base}
-		c.Transport = &t2
+		c.Transport, raw = &t2, t.Base
 	case *oauth2.Transport:
 		t2 := *t
 		t2.Base = authParam{next: t.Base}
-		c.Transport = &t2
+		c.Transport, raw = &t2, t.Base
 	case authParam:
+		raw = t.next
 	default:
-		c.Transport = authParam{next: hc.Transport}
+		c.Transport, raw = authParam{next: hc.Transport}, hc.Transport
 	}
-	return &c
+	return &c, raw
 }
 
 // RoundTrip implements http.RoundTripper.

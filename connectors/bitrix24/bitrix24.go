@@ -15,9 +15,13 @@
 // still limits, retries and refreshes) that moves the Bearer token the
 // Transport sets into the form body as auth=… (auth.go).
 //
-// The base URL's fragment may carry the installation's member_id and
-// application_token (AccountBaseURL); ParseWebhook checks events against
-// them. The fragment is never sent anywhere.
+// Bitrix24 signs no event: each carries the installation's
+// application_token, which the app first receives in ONAPPINSTALL. The
+// account keeps it as its webhook secret (Credentials.WebhookSecret,
+// sealed by the store, never in the base URL), and ParseWebhook checks
+// every event against it. ClaimWebhookSecret reads it from an ONAPPINSTALL
+// posted to the account's hook while none is stored, once the event's
+// access token has proved itself on the portal (webhooks.go).
 //
 // # Kinds (crm/API-NOTES.md §6)
 //
@@ -67,7 +71,6 @@ package bitrix24
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -121,22 +124,23 @@ var (
 type Client struct {
 	baseURL  string // https://{portal}/rest/, with the trailing slash
 	http     *http.Client
-	memberID string // from the base URL's fragment, for webhooks
-	appToken string
+	raw      http.RoundTripper // beneath the token, limits and retries: for ClaimWebhookSecret
+	appToken string            // the installation's application_token (never logged)
 
 	searches singleflight.Group // one phone search at a time per number
 }
 
 // New returns a Client for the portal at c.BaseURL (https://{portal}/rest/;
-// a fake in tests). It does no I/O. c.HTTPClient's Bearer token is sent
+// a fake in tests) whose events must carry c.WebhookSecret as their
+// application_token. It does no I/O. c.HTTPClient's Bearer token is sent
 // as Bitrix24's auth parameter instead.
 func New(c connectors.Credentials) *Client {
-	base, memberID, appToken := splitBaseURL(c.BaseURL)
 	hc := c.HTTPClient
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &Client{baseURL: base, http: authParamClient(hc), memberID: memberID, appToken: appToken}
+	api, raw := authParamClient(hc)
+	return &Client{baseURL: restBase(c.BaseURL), http: api, raw: raw, appToken: c.WebhookSecret}
 }
 
 // PortalURL returns the REST base URL of the portal at domain (the OAuth
@@ -145,32 +149,10 @@ func PortalURL(domain string) string {
 	return "https://" + strings.TrimRight(domain, "/") + "/rest/"
 }
 
-// AccountBaseURL returns the base URL to store for an account: its REST
-// endpoint plus, in the fragment, the installation's member_id and
-// application_token (from ONAPPINSTALL), which ParseWebhook checks events
-// against. Either may be empty.
-func AccountBaseURL(restURL, memberID, applicationToken string) string {
-	base, _, _ := splitBaseURL(restURL)
-	frag := url.Values{}
-	if memberID != "" {
-		frag.Set("member_id", memberID)
-	}
-	if applicationToken != "" {
-		frag.Set("application_token", applicationToken)
-	}
-	if len(frag) == 0 {
-		return base
-	}
-	return base + "#" + frag.Encode()
-}
-
-// splitBaseURL cuts a stored base URL into the REST endpoint (with a
-// trailing slash) and the fragment's member_id and application_token.
-func splitBaseURL(raw string) (base, memberID, appToken string) {
-	base, frag, _ := strings.Cut(raw, "#")
-	base = strings.TrimRight(base, "/") + "/"
-	if v, err := url.ParseQuery(frag); err == nil {
-		memberID, appToken = v.Get("member_id"), v.Get("application_token")
-	}
-	return base, memberID, appToken
+// restBase returns the REST endpoint with one trailing slash (and without
+// a fragment or query, which Bitrix24 would not expect on a method URL).
+func restBase(raw string) string {
+	raw, _, _ = strings.Cut(raw, "#")
+	raw, _, _ = strings.Cut(raw, "?")
+	return strings.TrimRight(raw, "/") + "/"
 }

@@ -15,7 +15,8 @@ func MustServe(tb testing.TB, b *connectortest.Backend) (*bitrix24.Client, *bitr
 	tb.Helper()
 	srv := bitrix24test.NewServer(b)
 	tb.Cleanup(srv.Close)
-	c := bitrix24.New(connectors.Credentials{BaseURL: srv.AccountBaseURL(), HTTPClient: srv.APIClient()})
+	c := bitrix24.New(connectors.Credentials{BaseURL: srv.BaseURL(), HTTPClient: srv.APIClient(),
+		WebhookSecret: srv.ApplicationToken})
 	return c, srv
 }
 

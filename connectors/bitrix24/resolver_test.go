@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -40,7 +41,7 @@ func newFixture(t *testing.T, tok func(*bitrix24test.Server) *oauth2.Token) fixt
 	srv := bitrix24test.NewServer(b)
 	t.Cleanup(srv.Close)
 	db := storetest.MustOpen(t)
-	acct := storetest.MustAccount(t, db, bitrix24.Name, srv.AccountBaseURL(), tok(srv))
+	acct := storetest.MustAccount(t, db, bitrix24.Name, srv.BaseURL(), tok(srv))
 	rdb := testenv.Redis(t)
 	wire := &wireSpy{next: srv.Client().Transport}
 	return fixture{srv: srv, db: db, account: acct, wire: wire, newProcess: func() *connectors.Resolver {
@@ -181,4 +182,45 @@ func TestResolver_ConnectorFor(t *testing.T) {
 
 func contextWithClient(ctx context.Context, srv *bitrix24test.Server) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, srv.Client())
+}
+
+// The application token of an ONAPPINSTALL, stored through the real store,
+// reaches connectors built afterwards, which then accept the portal's
+// events and nothing else.
+func TestResolver_WebhookSecret(t *testing.T) {
+	f := newFixture(t, func(srv *bitrix24test.Server) *oauth2.Token { return srv.IssueToken(time.Now().Add(time.Hour)) })
+	ctx := t.Context()
+	parse := func(c connectors.Connector, v url.Values) ([]connectors.Change, error) {
+		body := v.Encode()
+		return c.(connectors.WebhookParser).ParseWebhook(httptest.NewRequest("POST", "/hooks/bitrix24/1", strings.NewReader(body)), []byte(body))
+	}
+	before, err := f.newProcess().ConnectorFor(ctx, f.account.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parse(before, f.srv.Event("ONCRMDEALUPDATE", "7")); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("event before ONAPPINSTALL: err = %v, want ErrUnauthorized", err)
+	}
+	install := f.srv.InstallEvent().Encode()
+	secret, err := before.(*bitrix24.Client).ClaimWebhookSecret(httptest.NewRequest("POST", "/hooks/bitrix24/1", strings.NewReader(install)), []byte(install))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.db.ClaimWebhookSecret(ctx, f.account.ID, secret); !ok || err != nil {
+		t.Fatalf("ClaimWebhookSecret = %v, %v", ok, err)
+	}
+	after, err := f.newProcess().ConnectorFor(ctx, f.account.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parse(after, f.srv.Event("ONCRMDEALUPDATE", "7"))
+	if err != nil || len(got) != 1 || got[0].EntityID != "7" {
+		t.Fatalf("event after ONAPPINSTALL: %+v, %v", got, err)
+	}
+	forged := f.srv.Event("ONCRMDEALUPDATE", "7")
+	forged.Set("auth[application_token]", "guessed")
+	if _, err := parse(after, forged); !errors.Is(err, connectors.ErrUnauthorized) {
+		t.Fatalf("forged event: err = %v, want ErrUnauthorized", err)
+	}
+	f.wire.check(t)
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/crmsync/crmsync/connectors/bitrix24"
 	"github.com/crmsync/crmsync/connectors/connectortest"
 )
 
@@ -176,4 +177,23 @@ func (h *Handler) Event(event, id string) url.Values {
 		"auth[status]":            {"L"},
 		"auth[scope]":             {strings.Join(h.Scopes, ",")},
 	}
+}
+
+// InstallEvent returns the ONAPPINSTALL form Bitrix24 posts when the app
+// is installed: the installation's application token, and a fresh token
+// pair (the access token works on this portal).
+func (h *Handler) InstallEvent() url.Values {
+	h.mu.Lock()
+	tok := h.mint(h.now().Add(h.AccessTTL))
+	h.mu.Unlock()
+	v := h.Event(bitrix24.InstallEvent, "")
+	v.Del("data[FIELDS][ID]")
+	v.Del("event_handler_id")
+	v.Set("data[VERSION]", "1")
+	v.Set("data[LANGUAGE_ID]", "en")
+	v.Set("auth[access_token]", tok.AccessToken)
+	v.Set("auth[refresh_token]", tok.RefreshToken)
+	v.Set("auth[expires]", strconv.FormatInt(tok.Expiry.Unix(), 10))
+	v.Set("auth[expires_in]", strconv.Itoa(int(h.AccessTTL/time.Second)))
+	return v
 }

@@ -266,3 +266,11 @@ func (h *Handler) linkedTo(r connectortest.Record, id, typ string) bool {
 	}
 	return slices.ContainsFunc(h.Backend.Linked(id, r.Kind), func(l connectortest.Record) bool { return l.ID == r.ID })
 }
+
+// appInfo answers app.info for the installed app.
+func (h *Handler) appInfo(_ *session, _ params) (any, *list, *apiError) {
+	return map[string]any{
+		"ID": 7, "CODE": ClientID, "VERSION": 1, "STATUS": "L", "INSTALLED": true,
+		"PAYMENT_EXPIRED": "N", "DAYS": nil, "LICENSE": "ru_project",
+	}, nil, nil
+}

@@ -43,6 +43,7 @@ func init() {
 		"telephony.externalcall.attachrecord":      (*Handler).attachRecord,
 		"crm.timeline.note.save":                   (*Handler).saveNote,
 		"crm.activity.todo.add":                    (*Handler).addTodo,
+		"app.info":                                 (*Handler).appInfo,
 	}
 }
 

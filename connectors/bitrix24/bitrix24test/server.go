@@ -19,7 +19,8 @@
 // telephony.externalCall.searchCrmEntities, crm.duplicate.findbycomm,
 // crm.{lead,deal,contact,company}.{get,list},
 // telephony.externalCall.{register,finish,attachRecord},
-// crm.timeline.note.save (on call activities), crm.activity.todo.add.
+// crm.timeline.note.save (on call activities), crm.activity.todo.add,
+// app.info (the app is installed).
 //
 // What it models, and where it is looser or stricter than Bitrix24:
 //   - Phone searches (searchCrmEntities, findbycomm) are the Backend's
@@ -173,12 +174,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.Handler.S
 
 // BaseURL is the portal's REST endpoint, as client_endpoint names it.
 func (s *Server) BaseURL() string { return s.URL + "/rest/" }
-
-// AccountBaseURL is BaseURL with the installation's member_id and
-// application token, as an account stores it.
-func (s *Server) AccountBaseURL() string {
-	return bitrix24.AccountBaseURL(s.BaseURL(), MemberID, s.ApplicationToken)
-}
 
 // APIClient returns a client that sends a fresh valid access token with
 // every request (as a Bearer header: the connector moves it) and nothing
