@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/connectors"
-	"github.com/crmsync/crmsync/connectors/amocrm/amocrmtest"
+	"github.com/crmsync/crmsync/connectors/all/alltest"
 	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/jobs"
@@ -87,31 +88,53 @@ func finishedRuns(t *testing.T, db *store.DB, tn telephony.Tenant, acct store.Ac
 
 // TestIntegration_Sync10k enqueues an on-demand sync through a real asynq
 // client, lets a real asynq.Server run it against the store (PostgreSQL
-// when configured) and the amoCRM fake over HTTP through the production
+// when configured) and each CRM's fake over HTTP through the production
 // resolver and transport, and checks the report of 10,000 users exactly.
 // Three users were linked by an earlier sync and are now deactivated: they
-// lose their links, and amo counts the records they still own.
+// lose their links, and the CRM counts the records they still own. The
+// CRMs run as parallel subtests served by one worker.
 func TestIntegration_Sync10k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000-user sync; skipped in -short mode")
 	}
-	ctx := context.Background()
 	db := storetest.MustOpen(t)
 	redisURL := testenv.RedisURL(t)
 	scenario := jobstest.Scenario{N: 10000}
-
-	backend := connectortest.NewBackend()
-	users := scenario.Users()
-	backend.AddUsers(users...)
-	deal := func(owner string) connectortest.Record {
-		return connectortest.Record{Entity: connectors.Entity{Kind: connectors.KindDeal, Title: "deal of " + owner, ResponsibleUserID: owner}}
+	type crmAccount struct {
+		crm  *alltest.CRM
+		tn   telephony.Tenant
+		acct store.Account
 	}
-	backend.AddRecords(deal("100019"), deal("100019"),
-		connectortest.Record{Entity: connectors.Entity{Kind: connectors.KindContact, Title: "contact", ResponsibleUserID: "100039"}})
-	amo := amocrmtest.NewServer(backend)
-	t.Cleanup(amo.Close)
+	resolver := &connectors.Resolver{Accounts: db, OAuth: map[string]*oauth2.Config{}}
+	var accounts []crmAccount
+	for i, name := range alltest.Names {
+		backend := connectortest.NewBackend()
+		backend.AddUsers(scenario.Users()...)
+		deal := func(owner string) connectortest.Record {
+			return connectortest.Record{Entity: connectors.Entity{Kind: connectors.KindDeal, Title: "deal of " + owner, ResponsibleUserID: owner}}
+		}
+		backend.AddRecords(deal("100019"), deal("100019"),
+			connectortest.Record{Entity: connectors.Entity{Kind: connectors.KindContact, Title: "contact", ResponsibleUserID: "100039"}})
+		crm := alltest.Start(t, name, backend, nil)
+		tn, acct := mustAccountOf(t, db, name, fmt.Sprint(42011+i), crm.BaseURL, crm.IssueToken(time.Now().Add(24*time.Hour)))
+		resolver.OAuth[name] = crm.OAuth
+		resolver.Base = crm.Transport() // plain HTTP: reaches every fake
+		accounts = append(accounts, crmAccount{crm, tn, acct})
+	}
+	mustServer(t, redisURL, &jobs.Handler{Connections: resolver, Syncs: db})
+	enq := &jobs.Enqueuer{Client: mustClient(t, redisURL)}
 
-	tn, acct := mustAccount(t, db, "42001", amo.URL, amo.IssueToken(time.Now().Add(24*time.Hour)))
+	for _, a := range accounts {
+		t.Run(a.crm.Name, func(t *testing.T) {
+			t.Parallel()
+			testSync10k(t, db, enq, scenario, a.tn, a.acct)
+		})
+	}
+}
+
+func testSync10k(t *testing.T, db *store.DB, enq *jobs.Enqueuer, scenario jobstest.Scenario, tn telephony.Tenant, acct store.Account) {
+	ctx := context.Background()
+	users := scenario.Users()
 	if err := scenario.SeedEmployees(ctx, db, tn.ID, tn.Prefix); err != nil {
 		t.Fatal(err)
 	}
@@ -124,14 +147,6 @@ func TestIntegration_Sync10k(t *testing.T) {
 	if res, err := db.ApplyUserSync(ctx, tn.ID, acct.ID, earlier); err != nil || res.Counts["email"] != 3 {
 		t.Fatalf("earlier sync: %v, %v", res.Counts, err)
 	}
-
-	resolver := &connectors.Resolver{
-		Accounts: db,
-		OAuth:    map[string]*oauth2.Config{"amocrm": amocrmtest.Config(amo.URL)},
-		Base:     amo.Client().Transport,
-	}
-	mustServer(t, redisURL, &jobs.Handler{Connections: resolver, Syncs: db})
-	enq := &jobs.Enqueuer{Client: mustClient(t, redisURL)}
 
 	start := time.Now()
 	taskID, err := enq.EnqueueSync(ctx, tn.ID, acct.ID)

@@ -45,6 +45,12 @@ func (c *conns) ConnectorFor(context.Context, int64) (connectors.Connector, erro
 // account to it at baseURL with token tok (nil: a dummy one).
 func mustAccount(t *testing.T, db *store.DB, prefix, baseURL string, tok *oauth2.Token) (telephony.Tenant, store.Account) {
 	t.Helper()
+	return mustAccountOf(t, db, "amocrm", prefix, baseURL, tok)
+}
+
+// mustAccountOf is mustAccount for the CRM connector (a registry name).
+func mustAccountOf(t *testing.T, db *store.DB, connector, prefix, baseURL string, tok *oauth2.Token) (telephony.Tenant, store.Account) {
+	t.Helper()
 	ctx := context.Background()
 	tn, _, err := db.CreateTenant(ctx, telephony.NewTenant{Name: "Jobs " + prefix, Prefix: prefix, Region: "UA", TimeZone: "Europe/Kyiv"})
 	if err != nil {
@@ -53,7 +59,7 @@ func mustAccount(t *testing.T, db *store.DB, prefix, baseURL string, tok *oauth2
 	if tok == nil {
 		tok = &oauth2.Token{AccessToken: "at"}
 	}
-	acct, err := db.LinkAccount(ctx, tn.ID, store.LinkAccount{Connector: "amocrm", Name: "amo", ExternalID: "amo-" + prefix,
+	acct, err := db.LinkAccount(ctx, tn.ID, store.LinkAccount{Connector: connector, Name: connector, ExternalID: connector + "-" + prefix,
 		BaseURL: baseURL, Token: tok})
 	if err != nil {
 		t.Fatal(err)
