@@ -15,11 +15,17 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/connectors"
+	"github.com/crmsync/crmsync/connectors/all/alltest"
 	"github.com/crmsync/crmsync/connectors/amocrm"
+	"github.com/crmsync/crmsync/connectors/bitrix24"
+	"github.com/crmsync/crmsync/connectors/bitrix24/bitrix24test"
+	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/connectors/hubspot"
 	"github.com/crmsync/crmsync/connectors/hubspot/hubspottest"
+	"github.com/crmsync/crmsync/connectors/pipedrive"
 	"github.com/crmsync/crmsync/store"
 	"github.com/crmsync/crmsync/store/storetest"
+	"github.com/crmsync/crmsync/web"
 )
 
 // fakeInvalidator records what it is told.
@@ -222,4 +228,100 @@ func TestServer_Invalidating(t *testing.T) {
 	if got, _ := e.inv.take(); len(got) != 1 || got[0] != e.b.tenant.ID {
 		t.Errorf("B's change invalidated %v", got)
 	}
+}
+
+// Bitrix24 and Pipedrive hooks through the production connector resolver
+// and the real store: Bitrix24's events are refused until a verified
+// ONAPPINSTALL stores the application token (sealed), then accepted with
+// it and refused with another; Pipedrive's carry the account's Basic
+// credentials.
+func TestServer_Hooks_Bitrix24AndPipedrive(t *testing.T) {
+	db := storetest.MustOpen(t)
+	e := newRoutingEnv(t, db)
+	b24 := alltest.Start(t, bitrix24.Name, connectortest.NewBackend(), nil)
+	pd := alltest.Start(t, pipedrive.Name, connectortest.NewBackend(), nil)
+	resolver := &connectors.Resolver{Accounts: db, Base: b24.Transport(),
+		OAuth: map[string]*oauth2.Config{bitrix24.Name: b24.OAuth, pipedrive.Name: pd.OAuth}}
+	e.h = (&web.Server{Tenants: db, Directory: db, Routing: web.Routing{
+		Router: e.router, Decisions: db, Recorder: e.rec, Invalidator: e.inv, HookAccounts: db, HookConnectors: resolver,
+	}}).Handler()
+	link := func(crm *alltest.CRM) string {
+		acct, err := db.LinkAccount(context.Background(), e.a.tenant.ID, store.LinkAccount{Connector: crm.Name,
+			ExternalID: crm.Name + "-1", BaseURL: crm.BaseURL, Token: crm.IssueToken(time.Now().Add(time.Hour))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "/hooks/" + crm.Name + "/" + strconv.FormatInt(acct.ID, 10)
+	}
+	post := func(path string, form url.Values) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return e.serve(req)
+	}
+
+	t.Run("Bitrix24", func(t *testing.T) {
+		path := link(b24)
+		event := b24.Bitrix24.Event("ONCRMDEALUPDATE", "20001")
+		if rec := post(path, event); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("event before ONAPPINSTALL: %d %s", rec.Code, rec.Body)
+		}
+		forged := b24.Bitrix24.InstallEvent()
+		forged.Set("auth[access_token]", "guessed")
+		forged.Set("auth[application_token]", "attacker")
+		if rec := post(path, forged); rec.Code != http.StatusUnauthorized {
+			t.Fatalf("forged ONAPPINSTALL: %d %s", rec.Code, rec.Body)
+		}
+		rec := post(path, b24.Bitrix24.InstallEvent())
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"webhook_secret_stored":true`) {
+			t.Fatalf("ONAPPINSTALL: %d %s", rec.Code, rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), bitrix24test.ApplicationToken) {
+			t.Fatalf("the answer shows the token: %s", rec.Body)
+		}
+		e.inv.take()
+		if rec := post(path, event); rec.Code != http.StatusOK {
+			t.Fatalf("event after ONAPPINSTALL: %d %s", rec.Code, rec.Body)
+		}
+		_, got := e.inv.take()
+		if len(got) != 1 || !cmp.Equal(got[0].Changes, []connectors.Change{{Kind: connectors.KindDeal, EntityID: "20001"}}) {
+			t.Errorf("invalidations: %+v", got)
+		}
+		event.Set("auth[application_token]", "attacker")
+		if rec := post(path, event); rec.Code != http.StatusUnauthorized {
+			t.Errorf("event with another token: %d %s", rec.Code, rec.Body)
+		}
+		// A second install event cannot replace the stored token.
+		again := b24.Bitrix24.InstallEvent()
+		again.Set("auth[application_token]", "attacker")
+		if rec := post(path, again); rec.Code != http.StatusUnauthorized {
+			t.Errorf("second ONAPPINSTALL with another token: %d %s", rec.Code, rec.Body)
+		}
+	})
+	t.Run("Pipedrive", func(t *testing.T) {
+		path := link(pd)
+		id, _ := strconv.ParseInt(path[strings.LastIndex(path, "/")+1:], 10, 64)
+		body := `{"meta":{"action":"change","entity":"deal","entity_id":"7"},"data":{"id":7,"owner_id":102},"previous":{"owner_id":101}}`
+		hook := func(user, pass string) int {
+			req := httptest.NewRequest("POST", path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if user != "" {
+				req.SetBasicAuth(user, pass)
+			}
+			return e.serve(req).Code
+		}
+		e.inv.take()
+		if code := hook(pipedrive.WebhookAuth(pd.OAuth.ClientSecret, id)); code != http.StatusOK {
+			t.Fatalf("hook: %d", code)
+		}
+		_, got := e.inv.take()
+		if len(got) != 1 || !cmp.Equal(got[0].Changes, []connectors.Change{{Kind: connectors.KindDeal, EntityID: "7", ResponsibleUserID: "102"}}) {
+			t.Errorf("invalidations: %+v", got)
+		}
+		if code := hook(pipedrive.WebhookAuth(pd.OAuth.ClientSecret, id+1)); code != http.StatusUnauthorized {
+			t.Errorf("another account's credentials: %d", code)
+		}
+		if code := hook("", ""); code != http.StatusUnauthorized {
+			t.Errorf("no credentials: %d", code)
+		}
+	})
 }
