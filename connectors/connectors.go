@@ -75,12 +75,6 @@ type WebhookParser interface {
 	ParseWebhook(r *http.Request, body []byte) ([]Change, error)
 }
 
-// Revoker is an optional capability: revoke the account's tokens at the CRM
-// when an admin disconnects it. Without it, tokens are only deleted locally.
-type Revoker interface {
-	Revoke(ctx context.Context) error
-}
-
 // EntityKind is a kind of CRM record that can name a responsible manager.
 type EntityKind string
 

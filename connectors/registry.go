@@ -29,6 +29,10 @@ type Info struct {
 	// Endpoint returns the OAuth endpoints for an account whose API lives at
 	// baseURL (amoCRM's token URL is per account; HubSpot's is global).
 	Endpoint func(baseURL string) oauth2.Endpoint
+	// RevokeURL, when set, returns the vendor's RFC 7009 token revocation
+	// endpoint for an account whose API lives at baseURL (Resolver.Revoke);
+	// nil: the vendor has none.
+	RevokeURL func(baseURL string) string
 	// PKCE is true when the vendor's authorisation server supports PKCE.
 	PKCE bool
 	// Refresh, when set, replaces x/oauth2's refresh request for vendors whose

@@ -50,8 +50,9 @@ type AdminConfig struct {
 	AuthURL map[string]string
 	// HTTPClient sends the OAuth token requests; nil: http.DefaultClient.
 	HTTPClient *http.Client
-	// Connectors builds an account's connector to revoke its tokens on
-	// disconnect (connectors.Revoker); nil: tokens are deleted locally only.
+	// Connectors revokes an account's tokens at the CRM on disconnect when
+	// it is a TokenRevoker (connectors.Resolver is); nil: tokens are only
+	// deleted here.
 	Connectors HookConnectors
 	// OpsURL is the ops dashboard link shown to administrators; "" hides it.
 	OpsURL string
@@ -61,6 +62,12 @@ type AdminConfig struct {
 	Now func() time.Time
 
 	st *adminState // set up by adminRoutes
+}
+
+// TokenRevoker revokes a linked account's tokens at its CRM. It returns
+// connectors.ErrNoRevocation when the vendor has no way to.
+type TokenRevoker interface {
+	Revoke(ctx context.Context, accountID int64) error
 }
 
 // adminState is what the admin pages derive from AdminConfig once.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -179,9 +180,9 @@ func (s *Server) handleAdminSync(w http.ResponseWriter, r *http.Request) {
 }
 
 // handleDisconnect serves POST /admin/accounts/{id}/disconnect: it revokes
-// the tokens at the CRM where the connector can (connectors.Revoker), then
-// deletes them here and marks the account disconnected. A failed
-// revocation is reported but does not keep the tokens.
+// the tokens at the CRM where the vendor can (TokenRevoker), then deletes
+// them here and marks the account disconnected. A failed revocation is
+// reported but does not keep the tokens.
 func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 	a, err := s.adminAccount(r)
 	if err != nil {
@@ -189,15 +190,14 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	note := "The CRM has no revocation API: its tokens were deleted here; remove the app in the CRM to revoke them there too."
-	if s.Admin.Connectors != nil && a.Status == connectors.StatusConnected {
-		conn, err := s.Admin.Connectors.ConnectorFor(r.Context(), a.ID)
-		if rv, ok := conn.(connectors.Revoker); err == nil && ok {
-			if err := rv.Revoke(r.Context()); err != nil {
-				s.logger().Warn("revoke tokens", "account_id", a.ID, "connector", a.Connector, "err", err)
-				note = "The CRM did not confirm the revocation (" + err.Error() + "); the tokens were deleted here anyway."
-			} else {
-				note = "The tokens were revoked at the CRM and deleted here."
-			}
+	if rv, ok := s.Admin.Connectors.(TokenRevoker); ok && a.Status == connectors.StatusConnected {
+		switch err := rv.Revoke(r.Context(), a.ID); {
+		case errors.Is(err, connectors.ErrNoRevocation):
+		case err != nil:
+			s.logger().Warn("revoke tokens", "account_id", a.ID, "connector", a.Connector, "err", err)
+			note = "The CRM did not confirm the revocation (" + err.Error() + "); the tokens were deleted here anyway."
+		default:
+			note = "The tokens were revoked at the CRM and deleted here."
 		}
 	}
 	if err := s.Admin.Store.DisconnectAccount(r.Context(), tenantFrom(r).ID, a.ID); err != nil {

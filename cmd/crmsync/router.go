@@ -26,6 +26,7 @@ var (
 	_ web.Invalidator       = (*routing.Invalidator)(nil)
 	_ web.HookAccounts      = (*store.DB)(nil)
 	_ web.HookConnectors    = (*connectors.Resolver)(nil)
+	_ web.TokenRevoker      = (*connectors.Resolver)(nil)
 )
 
 // openRouter runs the SIP smart-forwarding router: the resolver (caches,

@@ -77,6 +77,17 @@ func isSearch(r *http.Request) bool {
 	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/search")
 }
 
+// RevokeURL is HubSpot's RFC 7009 revocation endpoint (oauth.json's
+// /oauth/v3/token/revoke, client credentials in the form) for an account
+// whose API lives at baseURL.
+func RevokeURL(baseURL string) string {
+	base := strings.TrimRight(baseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	return base + "/oauth/v3/token/revoke"
+}
+
 // Endpoint returns the OAuth endpoints for an account whose API lives at
 // baseURL. HubSpot's endpoints are global; a baseURL other than
 // DefaultBaseURL (a test server) gets both endpoints on that host, so
@@ -109,6 +120,7 @@ func init() {
 		DefaultBaseURL: DefaultBaseURL,
 		Scopes:         scopes,
 		Endpoint:       Endpoint,
+		RevokeURL:      RevokeURL,
 		PKCE:           true, // the token endpoint takes code_verifier (oauth.json)
 		Limits:         limits,
 		New:            func(c connectors.Credentials) (connectors.Connector, error) { return New(c), nil },

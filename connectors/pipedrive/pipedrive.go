@@ -83,10 +83,24 @@ const Name = "pipedrive"
 const (
 	AuthURL  = "https://oauth.pipedrive.com/oauth/authorize"
 	TokenURL = "https://oauth.pipedrive.com/oauth/token"
+	// RevokeEndpoint revokes a refresh token (RFC 7009, Basic client
+	// authentication; pipedrive.readme.io/docs/app-uninstallation).
+	RevokeEndpoint = "https://oauth.pipedrive.com/oauth/revoke"
 
-	authPath  = "/oauth/authorize"
-	tokenPath = "/oauth/token"
+	authPath   = "/oauth/authorize"
+	tokenPath  = "/oauth/token"
+	revokePath = "/oauth/revoke"
 )
+
+// RevokeURL returns the revocation endpoint for an account whose API lives
+// at baseURL: Pipedrive's global one, or the test server's as Endpoint does.
+func RevokeURL(baseURL string) string {
+	base := strings.TrimRight(baseURL, "/")
+	if u, err := url.Parse(base); base == "" || err != nil || isPipedriveHost(u.Hostname()) {
+		return RevokeEndpoint
+	}
+	return base + revokePath
+}
 
 // RefreshTokenIdleTTL is how long a refresh token survives unused.
 const RefreshTokenIdleTTL = 60 * 24 * time.Hour
@@ -154,6 +168,7 @@ func init() {
 		DefaultBaseURL: "", // per company: the token's api_domain (BaseURL)
 		Scopes:         Scopes,
 		Endpoint:       Endpoint,
+		RevokeURL:      RevokeURL,
 		Limits:         []connectors.Limit{BurstLimit},
 		New:            func(c connectors.Credentials) (connectors.Connector, error) { return New(c), nil },
 	})

@@ -155,6 +155,38 @@ func (h *Handler) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// handleRevoke is POST /oauth/v3/token/revoke: it deletes the refresh
+// token named by token (client credentials in the form), after which it
+// can never be exchanged again. An unknown token is a success (RFC 7009).
+func (h *Handler) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if h.intercept(w, r) {
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("token") == "" {
+		oauthError(w, "invalid_request", "BAD_REQUEST", "token is required")
+		return
+	}
+	f := r.PostForm
+	if f.Get("client_id") != h.ClientID || f.Get("client_secret") != h.ClientSecret {
+		oauthError(w, "invalid_client", "BAD_CLIENT_ID", "missing or unknown client credentials")
+		return
+	}
+	h.mu.Lock()
+	if _, ok := h.refresh[f.Get("token")]; ok {
+		delete(h.refresh, f.Get("token"))
+		h.revoked++
+	}
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// Revoked returns how many refresh tokens were revoked.
+func (h *Handler) Revoked() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.revoked
+}
+
 func s256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])

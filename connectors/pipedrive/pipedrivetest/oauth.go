@@ -249,3 +249,33 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
 }
+
+// handleRevoke is POST /oauth/revoke (RFC 7009, HTTP Basic client
+// authentication): the refresh token named by token is forgotten, so it
+// can never be exchanged again. Unknown tokens are a success, as RFC 7009
+// §2.2 says.
+func (h *Handler) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if !h.clientAuth(r) {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "Invalid client credentials (HTTP Basic)")
+		return
+	}
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("token") == "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "token is required")
+		return
+	}
+	h.mu.Lock()
+	if _, ok := h.refresh[r.PostForm.Get("token")]; ok {
+		delete(h.refresh, r.PostForm.Get("token"))
+		h.revoked++
+	}
+	delete(h.tokens, r.PostForm.Get("token"))
+	h.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+}
+
+// Revoked returns how many refresh tokens were revoked.
+func (h *Handler) Revoked() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.revoked
+}
