@@ -208,6 +208,24 @@ func (f *fixture) crmRequests() int {
 	return f.crm.Requests("")
 }
 
+// quietRequests waits until the fake CRM has served no request for 200 ms
+// (lookups the resolver no longer waits for finish in the background) and
+// returns how many it served.
+func (f *fixture) quietRequests() int {
+	f.t.Helper()
+	n := f.crmRequests()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		m := f.crmRequests()
+		if m == n {
+			return n
+		}
+		n = m
+	}
+	f.t.Fatal("the fake CRM is still being asked after 5 s")
+	return n
+}
+
 // conns is the Connections of a test: a connector per account.
 type conns struct {
 	mu  sync.Mutex
