@@ -29,6 +29,13 @@ type Info struct {
 	// Endpoint returns the OAuth endpoints for an account whose API lives at
 	// baseURL (amoCRM's token URL is per account; HubSpot's is global).
 	Endpoint func(baseURL string) oauth2.Endpoint
+	// WebhookAccounts, when set, marks the vendor's webhooks as app-level:
+	// one URL receives every account's events (HubSpot), posted to
+	// /hooks/{name}/app. It returns the external account ids (Account's
+	// ExternalID) that body's events concern, without verifying anything;
+	// each account's WebhookParser then verifies the request and keeps its
+	// own events only.
+	WebhookAccounts func(body []byte) ([]string, error)
 	// RevokeURL, when set, returns the vendor's RFC 7009 token revocation
 	// endpoint for an account whose API lives at baseURL (Resolver.Revoke);
 	// nil: the vendor has none.
@@ -68,6 +75,8 @@ type Credentials struct {
 	HTTPClient *http.Client
 	// ClientSecret is the OAuth app's secret, for webhook signatures.
 	ClientSecret string
+	// ExternalID is the CRM's own id of the account (Account's).
+	ExternalID string
 	// WebhookSecret is the account's own webhook secret (Account's), for
 	// CRMs whose webhooks carry a per-installation token instead of a
 	// signature. Empty when none was received yet.

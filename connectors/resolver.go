@@ -26,6 +26,9 @@ type Account struct {
 	Connector string // registry name
 	BaseURL   string // empty: Info.DefaultBaseURL
 	Status    string // StatusConnected, StatusNeedsRelink or StatusDisconnected
+	// ExternalID is the CRM's own id of the account (HubSpot's portal id),
+	// for connectors whose app-level webhooks mix accounts.
+	ExternalID string
 	// WebhookSecret is the account's secret that the CRM's webhooks are
 	// checked against (decrypted; empty when none was received). Never log
 	// it or return it through an API.
@@ -185,6 +188,7 @@ func (r *Resolver) build(ctx context.Context, id int64) (resolved, error) {
 		HTTPClient:    tr.Client(),
 		ClientSecret:  cfg.ClientSecret,
 		WebhookSecret: acct.WebhookSecret,
+		ExternalID:    acct.ExternalID,
 	})
 	if err != nil {
 		return resolved{}, fmt.Errorf("connectors: account %d: new %s: %w", id, info.Name, err)

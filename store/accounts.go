@@ -169,7 +169,7 @@ func (db *DB) FindAccount(ctx context.Context, id int64) (connectors.Account, er
 	} else if err != nil {
 		return connectors.Account{}, err
 	}
-	a := connectors.Account{ID: r.ID, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status}
+	a := connectors.Account{ID: r.ID, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status, ExternalID: r.ExternalID}
 	if len(r.WebhookSecret) > 0 {
 		pt, err := db.sealer.Open(r.WebhookSecret, webhookSecretAAD(id))
 		if err != nil {

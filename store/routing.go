@@ -90,6 +90,21 @@ func (db *DB) HookAccount(ctx context.Context, id int64) (int64, connectors.Acco
 	return r.TenantID, connectors.Account{ID: id, Connector: r.Connector, BaseURL: r.BaseURL, Status: r.Status}, nil
 }
 
+// HookAccountIDs returns the ids of the linked (not disconnected) accounts
+// of connector whose CRM account id is externalID, in every tenant: an
+// app-level webhook names the CRM's account, and several tenants may have
+// linked the same one. Not tenant scoped, as HookAccount.
+func (db *DB) HookAccountIDs(ctx context.Context, connector, externalID string) ([]int64, error) {
+	var ids []int64
+	err := db.db.SelectContext(ctx, &ids, db.q(`SELECT id FROM crm_accounts
+		WHERE connector = ? AND external_id = ? AND status <> ? ORDER BY id`),
+		connector, externalID, connectors.StatusDisconnected)
+	if err != nil {
+		return nil, fmt.Errorf("hook accounts: %w", formatError(err))
+	}
+	return ids, nil
+}
+
 // decisionBatch bounds the rows of one INSERT: 14 columns × 500 rows stays
 // under both engines' parameter limits.
 const decisionBatch = 500

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -16,6 +17,9 @@ type HookAccounts interface {
 	// HookAccount returns the account with id and its tenant, or
 	// ENotFound. It is not tenant scoped: webhooks carry no API key.
 	HookAccount(ctx context.Context, id int64) (tenantID int64, acct connectors.Account, err error)
+	// HookAccountIDs returns the linked accounts of connector whose CRM
+	// account id is externalID, in any tenant (app-level webhooks).
+	HookAccountIDs(ctx context.Context, connector, externalID string) ([]int64, error)
 	// ClaimWebhookSecret stores secret (sealed) as the account's webhook
 	// secret if it has none yet, and reports whether it did.
 	ClaimWebhookSecret(ctx context.Context, accountID int64, secret string) (bool, error)
@@ -74,67 +78,148 @@ const maxHookBody = 1 << 20
 // secret and rejects an event is rebuilt once from the store and asked
 // again.
 //
+// HubSpot's webhooks are app-level: one target URL receives every portal's
+// events, so HubSpot's is POST /hooks/hubspot/app. The events name their
+// portals (connectors.Info.WebhookAccounts); each linked account of those
+// portals, in any tenant, verifies the request and takes its own portal's
+// events. A request naming no linked portal is a 200 with no changes (an
+// uninstalled portal's events must not be retried forever).
+//
 // The answer comes fast (CRMs retry slow hooks): 200 once the changes are
 // published, 503 when they could not be (so the CRM retries).
 func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	rt := s.Routing
+	if rt.HookAccounts == nil || rt.HookConnectors == nil || rt.Invalidator == nil {
+		Error(w, r, hookNotFound())
+		return
+	}
+	if r.PathValue("account") == "app" {
+		s.handleAppHook(w, r)
+		return
+	}
 	id, err := strconv.ParseInt(r.PathValue("account"), 10, 64)
-	if err != nil || id <= 0 || rt.HookAccounts == nil || rt.HookConnectors == nil || rt.Invalidator == nil {
+	if err != nil || id <= 0 {
 		Error(w, r, hookNotFound())
 		return
 	}
-	tenantID, acct, err := rt.HookAccounts.HookAccount(r.Context(), id)
-	if telephony.ErrorCode(err) == telephony.ENotFound || (err == nil && acct.Connector != r.PathValue("connector")) {
-		Error(w, r, hookNotFound())
-		return
-	}
+	body, err := readHookBody(w, r)
 	if err != nil {
 		Error(w, r, err)
 		return
 	}
+	res, err := s.hookAccount(r, id, body)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	if res.secretStored != nil {
+		writeJSON(w, http.StatusOK, map[string]any{"changes": 0, "invalidated": 0, "webhook_secret_stored": *res.secretStored})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"changes": res.changes, "invalidated": res.invalidated})
+}
+
+// handleAppHook serves POST /hooks/{connector}/app for vendors whose
+// webhooks are app-level (connectors.Info.WebhookAccounts).
+func (s *Server) handleAppHook(w http.ResponseWriter, r *http.Request) {
+	info, err := connectors.Lookup(r.PathValue("connector"))
+	if err != nil || info.WebhookAccounts == nil {
+		Error(w, r, hookNotFound())
+		return
+	}
+	body, err := readHookBody(w, r)
+	if err != nil {
+		Error(w, r, err)
+		return
+	}
+	externalIDs, err := info.WebhookAccounts(body)
+	if err != nil {
+		Error(w, r, &telephony.Error{Code: telephony.EInvalid, Message: "malformed webhook: " + err.Error(), Err: err})
+		return
+	}
+	total := map[string]int{"accounts": 0, "changes": 0, "invalidated": 0}
+	for _, ext := range externalIDs {
+		ids, err := s.Routing.HookAccounts.HookAccountIDs(r.Context(), info.Name, ext)
+		if err != nil {
+			Error(w, r, err)
+			return
+		}
+		for _, id := range ids {
+			res, err := s.hookAccount(r, id, body)
+			if res.needsRelink {
+				continue // this tenant's link is broken; the others still hear of it
+			}
+			if err != nil {
+				Error(w, r, err)
+				return
+			}
+			total["accounts"]++
+			total["changes"] += res.changes
+			total["invalidated"] += res.invalidated
+		}
+	}
+	writeJSON(w, http.StatusOK, total)
+}
+
+// readHookBody reads a webhook's body, at most maxHookBody bytes.
+func readHookBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxHookBody))
 	if err != nil {
-		Error(w, r, telephony.Errorf(telephony.ETooLarge, "", "webhook body is larger than %d bytes", maxHookBody))
-		return
+		return nil, telephony.Errorf(telephony.ETooLarge, "", "webhook body is larger than %d bytes", maxHookBody)
+	}
+	return body, nil
+}
+
+// hookResult is what one account made of a webhook.
+type hookResult struct {
+	changes, invalidated int
+	secretStored         *bool // set when the request handed over the webhook secret
+	needsRelink          bool  // the account cannot verify webhooks until relinked
+}
+
+// hookAccount verifies body as a webhook of account id and publishes the
+// changes it makes to the account's tenant's routers. Its errors are the
+// answers handleHook gives.
+func (s *Server) hookAccount(r *http.Request, id int64, body []byte) (hookResult, error) {
+	rt := s.Routing
+	tenantID, acct, err := rt.HookAccounts.HookAccount(r.Context(), id)
+	if telephony.ErrorCode(err) == telephony.ENotFound || (err == nil && acct.Connector != r.PathValue("connector")) {
+		return hookResult{}, hookNotFound()
+	}
+	if err != nil {
+		return hookResult{}, err
 	}
 	conn, err := rt.HookConnectors.ConnectorFor(r.Context(), id)
 	if errors.Is(err, connectors.ErrUnauthorized) {
-		Error(w, r, telephony.Errorf(telephony.EUnauthorized, "", "CRM account %d needs relinking; its webhooks cannot be verified", id))
-		return
+		return hookResult{needsRelink: true}, &telephony.Error{Code: telephony.EUnauthorized, Err: err,
+			Message: fmt.Sprintf("CRM account %d needs relinking; its webhooks cannot be verified", id)}
 	}
 	if err != nil {
-		Error(w, r, err)
-		return
+		return hookResult{}, err
 	}
 	parser, ok := conn.(connectors.WebhookParser)
 	if !ok {
-		Error(w, r, hookNotFound())
-		return
+		return hookResult{}, hookNotFound()
 	}
 	claimer, claims := conn.(webhookSecretClaimer)
 	if claims {
 		secret, err := claimer.ClaimWebhookSecret(r, body)
 		switch {
 		case errors.Is(err, connectors.ErrUnauthorized):
-			Error(w, r, &telephony.Error{Code: telephony.EUnauthorized, Message: "webhook verification failed", Err: err})
-			return
+			return hookResult{}, &telephony.Error{Code: telephony.EUnauthorized, Message: "webhook verification failed", Err: err}
 		case errors.Is(err, connectors.ErrInvalid):
-			Error(w, r, &telephony.Error{Code: telephony.EInvalid, Message: "malformed webhook: " + err.Error(), Err: err})
-			return
+			return hookResult{}, &telephony.Error{Code: telephony.EInvalid, Message: "malformed webhook: " + err.Error(), Err: err}
 		case err != nil:
-			Error(w, r, &telephony.Error{Code: telephony.EUnavailable, Message: "could not verify the webhook with the CRM; retry", Err: err})
-			return
+			return hookResult{}, &telephony.Error{Code: telephony.EUnavailable, Message: "could not verify the webhook with the CRM; retry", Err: err}
 		case secret != "":
 			stored, err := rt.HookAccounts.ClaimWebhookSecret(r.Context(), id, secret)
 			if err != nil {
-				Error(w, r, err)
-				return
+				return hookResult{}, err
 			}
 			if inv, ok := rt.HookConnectors.(connectorInvalidator); ok {
 				inv.Invalidate(id)
 			}
-			writeJSON(w, http.StatusOK, map[string]any{"changes": 0, "invalidated": 0, "webhook_secret_stored": stored})
-			return
+			return hookResult{secretStored: &stored}, nil
 		}
 	}
 	changes, err := parser.ParseWebhook(r, body)
@@ -150,23 +235,19 @@ func (s *Server) handleHook(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, connectors.ErrUnauthorized):
-		Error(w, r, &telephony.Error{Code: telephony.EUnauthorized, Message: "webhook verification failed", Err: err})
-		return
+		return hookResult{}, &telephony.Error{Code: telephony.EUnauthorized, Message: "webhook verification failed", Err: err}
 	case err != nil:
-		Error(w, r, &telephony.Error{Code: telephony.EInvalid, Message: "malformed webhook: " + err.Error(), Err: err})
-		return
+		return hookResult{}, &telephony.Error{Code: telephony.EInvalid, Message: "malformed webhook: " + err.Error(), Err: err}
 	}
 	t, err := s.Tenants.Tenant(r.Context(), tenantID)
 	if err != nil {
-		Error(w, r, err)
-		return
+		return hookResult{}, err
 	}
 	n, err := rt.Invalidator.InvalidateChanges(r.Context(), tenantID, id, t.Region, changes)
 	if err != nil {
-		Error(w, r, &telephony.Error{Code: telephony.EUnavailable, Message: "could not publish the changes; retry", Err: err})
-		return
+		return hookResult{}, &telephony.Error{Code: telephony.EUnavailable, Message: "could not publish the changes; retry", Err: err}
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"changes": len(changes), "invalidated": n})
+	return hookResult{changes: len(changes), invalidated: n}, nil
 }
 
 func hookNotFound() error {

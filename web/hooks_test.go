@@ -197,6 +197,79 @@ func TestServer_Hooks(t *testing.T) {
 	})
 }
 
+// TestServer_Hooks_HubSpotApp: HubSpot posts every portal's events to the
+// app's one URL, /hooks/hubspot/app. Each linked account of a named portal
+// (two tenants may link the same one) gets its own portal's events; a
+// portal nobody linked is a 200 with nothing to do.
+func TestServer_Hooks_HubSpotApp(t *testing.T) {
+	e := newRoutingEnv(t, storetest.MustOpen(t))
+	link := func(c apiClient, portal string) store.Account {
+		t.Helper()
+		acct, err := e.db.LinkAccount(context.Background(), c.tenant.ID, store.LinkAccount{Connector: hubspot.Name,
+			ExternalID: portal, Token: &oauth2.Token{AccessToken: "at"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.hooks.mu.Lock()
+		e.hooks.m[acct.ID] = hubspot.New(connectors.Credentials{AccountID: acct.ID, ExternalID: portal,
+			ClientSecret: hubspottest.DefaultClientSecret})
+		e.hooks.mu.Unlock()
+		return acct
+	}
+	a5001, b5001, a5002 := link(e.a, "5001"), link(e.b, "5001"), link(e.a, "5002")
+	owner := hubspottest.WebhookEvent{PortalID: 5001, SubscriptionType: "deal.propertyChange", ObjectID: 9003,
+		PropertyName: "hubspot_owner_id", PropertyValue: "102"}
+	phone := hubspottest.WebhookEvent{PortalID: 5002, SubscriptionType: "contact.propertyChange", ObjectID: 9001,
+		PropertyName: "phone", PropertyValue: "067 123 45 67"}
+	stranger := hubspottest.WebhookEvent{PortalID: 7777, SubscriptionType: "contact.deletion", ObjectID: 1}
+
+	t.Run("OK", func(t *testing.T) {
+		rec := e.serve(hubspotHook(t, "/hooks/hubspot/app", []hubspottest.WebhookEvent{owner, phone, stranger}))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"accounts":3`) {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		_, got := e.inv.take()
+		ownerChange := []connectors.Change{{Kind: connectors.KindDeal, EntityID: "9003", ResponsibleUserID: "102"}}
+		want := []invalidated{
+			{Tenant: e.a.tenant.ID, Account: a5001.ID, Region: "UA", Changes: ownerChange},
+			{Tenant: e.b.tenant.ID, Account: b5001.ID, Region: "UA", Changes: ownerChange},
+			{Tenant: e.a.tenant.ID, Account: a5002.ID, Region: "UA", Changes: []connectors.Change{
+				{Kind: connectors.KindContact, EntityID: "9001", Phones: []string{"067 123 45 67"}}}},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("invalidations (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("UnknownPortal", func(t *testing.T) {
+		rec := e.serve(hubspotHook(t, "/hooks/hubspot/app", []hubspottest.WebhookEvent{stranger}))
+		if _, got := e.inv.take(); rec.Code != http.StatusOK || len(got) != 0 || !strings.Contains(rec.Body.String(), `"accounts":0`) {
+			t.Errorf("%d %s, invalidated %+v", rec.Code, rec.Body, got)
+		}
+	})
+	t.Run("ErrUnauthorized", func(t *testing.T) {
+		req := hubspotHook(t, "/hooks/hubspot/app", []hubspottest.WebhookEvent{owner})
+		req.Header.Set("X-HubSpot-Signature-v3", "AAAA"+req.Header.Get("X-HubSpot-Signature-v3")[4:])
+		if rec := e.serve(req); rec.Code != http.StatusUnauthorized {
+			t.Errorf("bad signature: %d %s", rec.Code, rec.Body)
+		}
+		if _, got := e.inv.take(); len(got) != 0 {
+			t.Errorf("invalidated after a failed verification: %+v", got)
+		}
+	})
+	t.Run("ErrInvalid", func(t *testing.T) {
+		req := httptest.NewRequest("POST", "/hooks/hubspot/app", strings.NewReader(`{"not":"an array"}`))
+		if rec := e.serve(req); rec.Code != http.StatusBadRequest {
+			t.Errorf("malformed body: %d %s", rec.Code, rec.Body)
+		}
+	})
+	t.Run("ErrNotFound", func(t *testing.T) {
+		// amoCRM's webhooks are per account: it has no app URL.
+		if rec := e.serve(hubspotHook(t, "/hooks/amocrm/app", []hubspottest.WebhookEvent{owner})); rec.Code != http.StatusNotFound {
+			t.Errorf("amocrm app hook: %d %s", rec.Code, rec.Body)
+		}
+	})
+}
+
 func TestServer_Invalidating(t *testing.T) {
 	e := newRoutingEnv(t, storetest.MustOpen(t))
 	emp := e.a.mustCreate("/api/v1/employees", map[string]any{"email": "ivan@acme.example", "full_name": "Ivan"})

@@ -117,13 +117,14 @@ func init() {
 			connectors.KindDeal:    "Deals",
 			connectors.KindContact: "Contacts",
 		},
-		DefaultBaseURL: DefaultBaseURL,
-		Scopes:         scopes,
-		Endpoint:       Endpoint,
-		RevokeURL:      RevokeURL,
-		PKCE:           true, // the token endpoint takes code_verifier (oauth.json)
-		Limits:         limits,
-		New:            func(c connectors.Credentials) (connectors.Connector, error) { return New(c), nil },
+		DefaultBaseURL:  DefaultBaseURL,
+		Scopes:          scopes,
+		Endpoint:        Endpoint,
+		RevokeURL:       RevokeURL,
+		WebhookAccounts: WebhookAccounts,
+		PKCE:            true, // the token endpoint takes code_verifier (oauth.json)
+		Limits:          limits,
+		New:             func(c connectors.Credentials) (connectors.Connector, error) { return New(c), nil },
 	})
 }
 
@@ -140,6 +141,7 @@ type Client struct {
 	baseURL string
 	http    *http.Client
 	secret  string // the OAuth app's client secret, for webhook signatures
+	portal  string // the account's portal (hub) id; "" accepts any portal's events
 
 	// Now returns the current time, against which webhook timestamps are
 	// checked; nil means time.Now. Set it before first use.
@@ -153,6 +155,7 @@ func New(c connectors.Credentials) *Client {
 		baseURL: strings.TrimRight(c.BaseURL, "/"),
 		http:    c.HTTPClient,
 		secret:  c.ClientSecret,
+		portal:  c.ExternalID,
 	}
 	if cl.baseURL == "" {
 		cl.baseURL = DefaultBaseURL

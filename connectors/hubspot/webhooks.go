@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ const (
 // event is one entry of HubSpot's webhook payload (a JSON array).
 type event struct {
 	EventID          int64   `json:"eventId"`
+	PortalID         int64   `json:"portalId"`
 	SubscriptionType string  `json:"subscriptionType"`
 	ObjectID         int64   `json:"objectId"`
 	ObjectTypeID     string  `json:"objectTypeId"`
@@ -45,7 +47,9 @@ var kindByObjectType = map[string]connectors.EntityKind{
 // URI, body and timestamp, base64) and the timestamp's age, then decodes
 // the events that can change who answers a number: owner changes
 // (hubspot_owner_id), phone changes on contacts, association changes,
-// deletions, merges and restores. Other events are skipped. A request that
+// deletions, merges and restores. Other events are skipped, and so are
+// other portals' events: HubSpot's webhooks are app-level, so one request
+// may carry several portals' events (see WebhookAccounts). A request that
 // fails verification returns an error wrapping connectors.ErrUnauthorized;
 // a body that is not HubSpot's JSON returns one wrapping ErrInvalid.
 func (c *Client) ParseWebhook(r *http.Request, body []byte) ([]connectors.Change, error) {
@@ -58,9 +62,32 @@ func (c *Client) ParseWebhook(r *http.Request, body []byte) ([]connectors.Change
 	}
 	changes := []connectors.Change{}
 	for _, e := range events {
+		if c.portal != "" && e.PortalID != 0 && strconv.FormatInt(e.PortalID, 10) != c.portal {
+			continue
+		}
 		changes = append(changes, e.changes()...)
 	}
 	return changes, nil
+}
+
+// WebhookAccounts implements connectors.Info.WebhookAccounts: HubSpot posts
+// every portal's events to the app's one target URL, so the handler asks
+// which portals (account external ids) a request concerns before it finds
+// their accounts. It verifies nothing; each account's ParseWebhook does.
+func WebhookAccounts(body []byte) ([]string, error) {
+	var events []struct {
+		PortalID int64 `json:"portalId"`
+	}
+	if err := json.Unmarshal(body, &events); err != nil {
+		return nil, fmt.Errorf("hubspot: webhook: decode: %v: %w", err, connectors.ErrInvalid)
+	}
+	var ids []string
+	for _, e := range events {
+		if id := strconv.FormatInt(e.PortalID, 10); e.PortalID != 0 && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
 }
 
 // verify checks the v3 signature of r, whose raw body is body.
