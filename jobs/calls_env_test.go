@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/connectors"
-	"github.com/crmsync/crmsync/connectors/amocrm/amocrmtest"
+	"github.com/crmsync/crmsync/connectors/all/alltest"
 	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/jobs"
@@ -29,9 +31,9 @@ import (
 	"github.com/crmsync/crmsync/web"
 )
 
-// The call push-back tests' world: a tenant (region UA) with an amoCRM
-// account on the amo fake, two CRM users linked to two employees, and one
-// known customer whose contact belongs to the first user.
+// The call push-back tests' world, one per CRM: a tenant (region UA) with
+// an account on the CRM's fake, two CRM users linked to two employees, and
+// one known customer whose contact belongs to the first user.
 const (
 	userAnna  = "1001" // responsible for the known customer
 	userBoris = "1002"
@@ -40,67 +42,102 @@ const (
 	ourDID    = "+380441234567"
 )
 
-type callsEnv struct {
+// callsWorld is what the push-back tests run in: one store, one Redis
+// database, one events API and (once started) one worker, whose resolver
+// serves a tenant and account per CRM (envs). The CRMs share it rather
+// than each having a world of its own because the test Redis database is
+// one per test process (testenv.RedisURL) and asynq's keys have no prefix:
+// two asynq servers on it would take each other's tasks. So, as a
+// production worker serves many tenants, this one serves every CRM's
+// tenant, and each case checks each CRM's fake got exactly its tenant's
+// calls.
+type callsWorld struct {
 	db       *store.DB
 	redisURL string
 	rdb      *redis.Client
-	backend  *connectortest.Backend
-	amo      *amocrmtest.Handler
-	amoSrv   *httptest.Server
-	tenant   telephony.Tenant
-	creds    store.TenantCredentials
-	acct     store.Account
-	emps     map[string]telephony.Employee // by CRM user id
-	contact  string                        // the known customer's contact id
 	resolver *connectors.Resolver
 	handler  *jobs.CallsHandler
 	enq      *jobs.Enqueuer
 	api      *httptest.Server
+	envs     []*callsEnv // one per CRM, in the order asked for
 }
 
-// newCallsEnv builds the world; amoHandler, when set, wraps the fake's
-// handler (fault injection by time).
-func newCallsEnv(t *testing.T, amoHandler func(http.Handler) http.Handler) *callsEnv {
-	t.Helper()
-	return newCallsEnvOn(t, storetest.MustOpen(t), amoHandler)
+// callsEnv is one CRM's tenant in a callsWorld.
+type callsEnv struct {
+	*callsWorld
+	name      string // the CRM's registry name
+	crm       *alltest.CRM
+	backend   *connectortest.Backend
+	canTask   bool // the connector creates tasks (else follow-ups go into the call's note)
+	canCreate bool // the connector creates records for unknown callers
+	tenant    telephony.Tenant
+	creds     store.TenantCredentials
+	acct      store.Account
+	emps      map[string]telephony.Employee // by CRM user id
+	contact   string                        // the known customer's contact id
 }
 
-// newCallsEnvOn builds the world on db.
-func newCallsEnvOn(t *testing.T, db *store.DB, amoHandler func(http.Handler) http.Handler) *callsEnv {
+// newCallsWorld builds the world with a tenant on each CRM of names;
+// wrap, when set, wraps each CRM fake's handler (fault injection by time).
+func newCallsWorld(t *testing.T, names []string, wrap func(crm string, h http.Handler) http.Handler) *callsWorld {
 	t.Helper()
-	ctx := context.Background()
-	env := &callsEnv{db: db, redisURL: testenv.RedisURL(t), backend: connectortest.NewBackend(),
-		emps: map[string]telephony.Employee{}}
-	opts, err := redis.ParseURL(env.redisURL)
+	return newCallsWorldOn(t, storetest.MustOpen(t), names, wrap)
+}
+
+// newCallsWorldOn builds the world on db.
+func newCallsWorldOn(t *testing.T, db *store.DB, names []string, wrap func(crm string, h http.Handler) http.Handler) *callsWorld {
+	t.Helper()
+	w := &callsWorld{db: db, redisURL: testenv.RedisURL(t)}
+	opts, err := redis.ParseURL(w.redisURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.rdb = redis.NewClient(opts)
-	t.Cleanup(func() { env.rdb.Close() })
+	w.rdb = redis.NewClient(opts)
+	t.Cleanup(func() { w.rdb.Close() })
+	w.resolver = &connectors.Resolver{Accounts: w.db, Redis: w.rdb, OAuth: map[string]*oauth2.Config{}}
+	for _, name := range names {
+		env := w.addCRM(t, name, wrap)
+		w.resolver.OAuth[name] = env.crm.OAuth
+		w.resolver.Base = env.crm.Transport() // plain HTTP: reaches every fake
+	}
+	client := asynq.NewClient(redisOpt(t, w.redisURL))
+	t.Cleanup(func() { client.Close() })
+	w.enq = &jobs.Enqueuer{Client: client}
+	w.handler = &jobs.CallsHandler{Connections: w.resolver, Calls: w.db, Queue: w.enq, Batch: true}
+	events := &web.Events{Calls: w.db, Queue: w.enq}
+	w.api = httptest.NewServer(events.Handler(w.db))
+	t.Cleanup(w.api.Close)
+	return w
+}
+
+// addCRM starts the fake of the CRM name and builds its tenant.
+func (w *callsWorld) addCRM(t *testing.T, name string, wrap func(crm string, h http.Handler) http.Handler) *callsEnv {
+	t.Helper()
+	ctx := context.Background()
+	env := &callsEnv{callsWorld: w, name: name, backend: connectortest.NewBackend(), emps: map[string]telephony.Employee{}}
+	w.envs = append(w.envs, env)
 	env.backend.AddUsers(connectors.User{ID: userAnna, Name: "Anna Koval", Email: "anna@corp.example", Active: true},
 		connectors.User{ID: userBoris, Name: "Borys Lysenko", Email: "borys@corp.example", Active: true})
 	env.contact = env.backend.AddRecords(connectortest.Record{Entity: connectors.Entity{Kind: connectors.KindContact,
 		Title: "Known Customer", ResponsibleUserID: userAnna, Phones: []string{customer}}})[0]
-	env.amo = amocrmtest.NewHandler(env.backend)
-	var h http.Handler = env.amo
-	if amoHandler != nil {
-		h = amoHandler(h)
+	var h func(http.Handler) http.Handler
+	if wrap != nil {
+		h = func(next http.Handler) http.Handler { return wrap(name, next) }
 	}
-	env.amoSrv = httptest.NewServer(h)
-	t.Cleanup(env.amoSrv.Close)
+	env.crm = alltest.Start(t, name, env.backend, h)
+	conn := env.crm.Connector(t, 0)
+	_, env.canTask = conn.(connectors.TaskCreator)
+	_, env.canCreate = conn.(connectors.EntityCreator)
 
-	env.tenant, env.creds, err = env.db.CreateTenant(ctx, telephony.NewTenant{Name: "Calls", Region: "UA", TimeZone: "Europe/Kyiv"})
+	var err error
+	env.tenant, env.creds, err = w.db.CreateTenant(ctx, telephony.NewTenant{Name: "Calls on " + name, Region: "UA", TimeZone: "Europe/Kyiv"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.acct, err = env.db.LinkAccount(ctx, env.tenant.ID, store.LinkAccount{Connector: "amocrm", Name: "amo",
-		ExternalID: "amo-calls", BaseURL: env.amoSrv.URL, Token: env.amo.IssueToken(time.Now().Add(24 * time.Hour))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env.acct = env.link(t, time.Now().Add(24*time.Hour))
 	var users []mapping.CRMUser
 	for _, u := range env.backend.Users() {
-		e, err := env.db.CreateEmployee(ctx, env.tenant.ID, telephony.EmployeeInput{Email: u.Email, FullName: u.Name,
+		e, err := w.db.CreateEmployee(ctx, env.tenant.ID, telephony.EmployeeInput{Email: u.Email, FullName: u.Name,
 			Position: "Sales", OtherContacts: []string{"+38050" + u.ID[1:] + "0000"}})
 		if err != nil {
 			t.Fatal(err)
@@ -108,19 +145,42 @@ func newCallsEnvOn(t *testing.T, db *store.DB, amoHandler func(http.Handler) htt
 		env.emps[u.ID] = e
 		users = append(users, mapping.CRMUser{ID: u.ID, Name: u.Name, Email: u.Email, Active: true})
 	}
-	if _, err := env.db.ApplyUserSync(ctx, env.tenant.ID, env.acct.ID, users); err != nil {
+	if _, err := w.db.ApplyUserSync(ctx, env.tenant.ID, env.acct.ID, users); err != nil {
 		t.Fatal(err)
 	}
-	env.resolver = &connectors.Resolver{Accounts: env.db, Redis: env.rdb, Base: env.amoSrv.Client().Transport,
-		OAuth: map[string]*oauth2.Config{"amocrm": amocrmtest.Config(env.amoSrv.URL)}}
-	client := asynq.NewClient(redisOpt(t, env.redisURL))
-	t.Cleanup(func() { client.Close() })
-	env.enq = &jobs.Enqueuer{Client: client}
-	env.handler = &jobs.CallsHandler{Connections: env.resolver, Calls: env.db, Queue: env.enq, Batch: true}
-	events := &web.Events{Calls: env.db, Queue: env.enq}
-	env.api = httptest.NewServer(events.Handler(env.db))
-	t.Cleanup(env.api.Close)
 	return env
+}
+
+// link links (or relinks) the tenant's account with a token the fake
+// accepts until expiry.
+func (env *callsEnv) link(t *testing.T, expiry time.Time) store.Account {
+	t.Helper()
+	a, err := env.db.LinkAccount(context.Background(), env.tenant.ID, store.LinkAccount{Connector: env.name, Name: env.name,
+		ExternalID: env.name + "-calls", BaseURL: env.crm.BaseURL, Token: env.crm.IssueToken(expiry),
+		WebhookSecret: env.crm.WebhookSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// each runs test once per CRM of the world, as parallel subtests; they
+// run after the calling test function returns, so call it last.
+func (w *callsWorld) each(t *testing.T, test func(t *testing.T, env *callsEnv)) {
+	t.Helper()
+	for _, env := range w.envs {
+		t.Run(env.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, env)
+		})
+	}
+}
+
+// intakeEnv is a world of one CRM for the tests of POST /api/v1/events
+// alone: intake never reaches a CRM, so which one does not matter.
+func intakeEnv(t *testing.T) *callsEnv {
+	t.Helper()
+	return newCallsWorld(t, alltest.Names[:1], nil).envs[0]
 }
 
 func redisOpt(t *testing.T, u string) asynq.RedisConnOpt {
@@ -134,9 +194,9 @@ func redisOpt(t *testing.T, u string) asynq.RedisConnOpt {
 
 // startWorker runs an asynq server with the production settings (WithCalls)
 // processing call tasks with env.handler, until the test ends.
-func (env *callsEnv) startWorker(t *testing.T) *asynq.Server {
+func (w *callsWorld) startWorker(t *testing.T) *asynq.Server {
 	t.Helper()
-	srv := asynq.NewServer(redisOpt(t, env.redisURL), jobs.WithCalls(asynq.Config{
+	srv := asynq.NewServer(redisOpt(t, w.redisURL), jobs.WithCalls(asynq.Config{
 		Concurrency:              8,
 		Queues:                   map[string]int{jobs.QueueCritical: 6, jobs.QueueDefault: 3, jobs.QueueLow: 1},
 		RetryDelayFunc:           jobs.RetryDelay,
@@ -147,7 +207,7 @@ func (env *callsEnv) startWorker(t *testing.T) *asynq.Server {
 		LogLevel:                 asynq.FatalLevel,
 	}))
 	mux := asynq.NewServeMux()
-	jobs.RegisterCalls(mux, env.handler)
+	jobs.RegisterCalls(mux, w.handler)
 	if err := srv.Start(mux); err != nil {
 		t.Fatal(err)
 	}
@@ -156,9 +216,9 @@ func (env *callsEnv) startWorker(t *testing.T) *asynq.Server {
 }
 
 // startSweeper runs a Sweeper with test-sized thresholds.
-func (env *callsEnv) startSweeper(t *testing.T, fresh time.Duration) {
+func (w *callsWorld) startSweeper(t *testing.T, fresh time.Duration) {
 	t.Helper()
-	sw := &jobs.Sweeper{Calls: env.db, Queue: env.enq, Interval: 500 * time.Millisecond, Fresh: fresh, Retried: 20 * time.Second,
+	sw := &jobs.Sweeper{Calls: w.db, Queue: w.enq, Interval: 500 * time.Millisecond, Fresh: fresh, Retried: 20 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	sw.Start()
 	t.Cleanup(sw.Shutdown)
@@ -259,11 +319,34 @@ func (env *callsEnv) waitDelivered(t *testing.T, d time.Duration, callIDs ...str
 	})
 }
 
-// crmCalls returns the fake's call records by our call id.
-func (env *callsEnv) crmCalls() map[string][]connectortest.CallRecord {
+// crmCalls returns the CRM fake's call records by our call id: by the
+// call id a record holds, else (Pipedrive's call logs hold none) by the
+// CRM ref stored for the call. A record that neither names is a write we
+// lost track of, a duplicate: it fails the test.
+func (env *callsEnv) crmCalls(t *testing.T) map[string][]connectortest.CallRecord {
+	t.Helper()
+	var ids []string
+	db := env.db.SQL()
+	if err := db.Select(&ids, db.Rebind(`SELECT call_id FROM calls WHERE tenant_id = ?`), env.tenant.ID); err != nil {
+		t.Fatal(err)
+	}
+	byRef := map[string]string{}
+	for _, id := range ids {
+		if cs := env.status(t, id); cs.CRM.Ref != nil && cs.CRM.Ref.ID != "" {
+			byRef[cs.CRM.Ref.ID] = id
+		}
+	}
 	out := map[string][]connectortest.CallRecord{}
 	for _, c := range env.backend.Calls() {
-		out[c.Call.ExternalCallID] = append(out[c.Call.ExternalCallID], c)
+		id := c.Call.ExternalCallID
+		if id == "" {
+			id = byRef[c.ID]
+		}
+		if id == "" {
+			t.Errorf("a CRM call record no call of ours names (a duplicate?): %+v; the calls' refs: %v", c, byRef)
+			continue
+		}
+		out[id] = append(out[id], c)
 	}
 	return out
 }
@@ -294,4 +377,51 @@ func (env *callsEnv) route(t *testing.T, callIDs ...string) {
 	if err := env.db.RecordDecisions(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// archived returns the archived call tasks of the env's tenant (the
+// other CRMs' tenants share the queue).
+func (env *callsEnv) archived(t *testing.T) []*asynq.TaskInfo {
+	t.Helper()
+	insp := asynq.NewInspector(redisOpt(t, env.redisURL))
+	defer insp.Close()
+	all, err := insp.ListArchivedTasks(jobs.QueueCritical)
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		t.Fatal(err)
+	}
+	var out []*asynq.TaskInfo
+	for _, ti := range all {
+		var p struct {
+			TenantID int64 `json:"tenant_id"`
+		}
+		if err := json.Unmarshal(ti.Payload, &p); err != nil {
+			t.Fatalf("archived task %s: payload %s: %v", ti.ID, ti.Payload, err)
+		}
+		if p.TenantID == env.tenant.ID {
+			out = append(out, ti)
+		}
+	}
+	return out
+}
+
+// note returns the call note the CRM should hold: comment, and when the
+// CRM cannot create tasks, the follow-ups the tasks would have carried.
+func (env *callsEnv) note(comment string, followUps ...string) string {
+	if env.canTask {
+		return comment
+	}
+	return strings.Join(append([]string{comment}, followUps...), "\n")
+}
+
+// callNote is what a CRM call record says besides its facts.
+type callNote struct{ Category, Value, Comment string }
+
+func noteOf(c connectors.CallActivity) callNote { return callNote{c.Category, c.Value, c.Comment} }
+
+// tagged returns the note of a call of the test's usual tags (sales,
+// high) and comment as the CRM's record holds it; follow-ups are the
+// texts of the tasks the call asks for, in the note where the CRM has no
+// tasks.
+func (env *callsEnv) tagged(comment string, followUps ...string) callNote {
+	return noteOf(env.crm.Held(connectors.CallActivity{Category: "sales", Value: "high", Comment: env.note(comment, followUps...)}))
 }

@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +18,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/crmsync/crmsync/connectors"
-	"github.com/crmsync/crmsync/connectors/amocrm/amocrmtest"
+	"github.com/crmsync/crmsync/connectors/all/alltest"
 	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/internal/testenv"
 	"github.com/crmsync/crmsync/jobs"
@@ -29,16 +30,23 @@ import (
 const (
 	childDBVar    = "CRMSYNC_CALLS_CHILD_DB"
 	childRedisVar = "CRMSYNC_CALLS_CHILD_REDIS"
-	childCRMVar   = "CRMSYNC_CALLS_CHILD_CRM"
+	childOAuthVar = "CRMSYNC_CALLS_CHILD_OAUTH" // the resolver's OAuth apps, as JSON
 )
 
 // TestCalls_WorkerKilled kills a real worker process with SIGKILL while
-// the CRM holds its write of a call, then starts another: the call ends up
-// in the CRM exactly once, written once. The write never completed at the
-// CRM (it answers only after holding the request, and the dead worker's
-// connection closed first), so the events stayed pending; the new worker's
-// Sweeper finds them once the dead worker's lease lapses (3 s here) and
-// writes them. The second write is the only effective one.
+// every CRM holds its write of a call, then starts another: each call ends
+// up in its CRM exactly once, written once. The writes never completed at
+// the CRMs (they answer only after holding the request, and the dead
+// worker's connections closed first), so the events stayed pending; the
+// new worker's Sweeper finds them once the dead worker's lease lapses (3 s
+// here) and writes them. The second write is the only effective one.
+//
+// A CRM without batch writes (Pipedrive) is written from inside the call's
+// delivery task, which the dead worker left in asynq's active set: the
+// Sweeper's re-enqueue under the same task id is a no-op until the new
+// worker's asynq recovers that task (its lease, then the recoverer's
+// one-minute round), so that CRM's call takes about a minute. The CRMs
+// share one child worker process: see callsWorld.
 func TestCalls_WorkerKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs worker processes; skipped in -short mode")
@@ -52,48 +60,67 @@ func TestCalls_WorkerKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	env := newCallsEnvOn(t, db, nil)
-	env.route(t, "k1")
-	env.backend.Inject(connectortest.Fault{Delay: 5 * time.Minute}) // the first CRM request hangs
+	w := newCallsWorldOn(t, db, alltest.Names, nil)
+	for _, env := range w.envs {
+		env.route(t, "k1")
+		env.backend.Inject(connectortest.Fault{Delay: 5 * time.Minute}) // the first CRM request hangs
+	}
 
-	first := startChild(t, dbURL, env.redisURL, env.amoSrv.URL)
-	env.mustPost(t, call("k1", customer, userBoris, env.emps))
-	waitFor(t, 30*time.Second, "the worker's write to reach the CRM", func() bool {
-		return env.backend.Requests("POST /api/v4/contacts/notes") == 1
-	})
+	first := startChild(t, dbURL, w)
+	for _, env := range w.envs {
+		env.mustPost(t, call("k1", customer, userBoris, env.emps))
+	}
+	for _, env := range w.envs {
+		waitFor(t, 30*time.Second, env.name+": the worker's write to reach the CRM", func() bool {
+			return env.crm.Writes() == 1
+		})
+	}
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.Wait()
-	if recs := env.crmCalls()["k1"]; len(recs) != 0 {
-		t.Fatalf("the killed write was recorded: %+v", recs)
-	}
-	if cs := env.status(t, "k1"); cs.Status != jobs.EventPending {
-		t.Fatalf("after the kill: %+v, want pending", cs)
+	for _, env := range w.envs {
+		if recs := env.crmCalls(t)["k1"]; len(recs) != 0 {
+			t.Fatalf("%s: the killed write was recorded: %+v", env.name, recs)
+		}
+		if cs := env.status(t, "k1"); cs.Status != jobs.EventPending {
+			t.Fatalf("%s: after the kill: %+v, want pending", env.name, cs)
+		}
 	}
 
 	start := time.Now()
-	startChild(t, dbURL, env.redisURL, env.amoSrv.URL)
-	env.waitDelivered(t, 90*time.Second, "k1")
-	t.Logf("delivered %s after the second worker started", time.Since(start).Round(time.Millisecond))
-	recs := env.crmCalls()["k1"]
-	if len(recs) != 1 || recs[0].Writes != 1 || recs[0].Call.Comment != "sales · high · wants a quote" {
-		t.Fatalf("CRM records of k1: %+v, want one, written once, with every event", recs)
-	}
-	if n := env.backend.Requests("POST /api/v4/contacts/notes"); n != 2 {
-		t.Errorf("%d write requests, want 2: the killed one and its repeat", n)
-	}
-	if tasks := env.backend.Tasks(); len(tasks) != 1 {
-		t.Errorf("%d follow-up tasks, want 1", len(tasks))
-	}
+	startChild(t, dbURL, w)
+	w.each(t, func(t *testing.T, env *callsEnv) {
+		env.waitDelivered(t, 100*time.Second, "k1")
+		t.Logf("delivered %s after the second worker started", time.Since(start).Round(time.Millisecond))
+		recs := env.crmCalls(t)["k1"]
+		want := env.tagged("wants a quote", "Your client "+customer+" called and was answered by Borys Lysenko.")
+		if len(recs) != 1 || recs[0].Writes != 1 || noteOf(recs[0].Call) != want {
+			t.Fatalf("CRM records of k1: %+v, want one, written once, with every event", recs)
+		}
+		if n := env.crm.Writes(); n != 2 {
+			t.Errorf("%d write requests, want 2: the killed one and its repeat", n)
+		}
+		wantTasks := 0
+		if env.canTask {
+			wantTasks = 1
+		}
+		if tasks := env.backend.Tasks(); len(tasks) != wantTasks {
+			t.Errorf("%d follow-up tasks, want %d", len(tasks), wantTasks)
+		}
+	})
 }
 
 // startChild runs TestCallsWorkerChild in a new process and waits until
 // its worker runs; the process is killed when the test ends.
-func startChild(t *testing.T, dbURL, redisURL, crmURL string) *exec.Cmd {
+func startChild(t *testing.T, dbURL string, w *callsWorld) *exec.Cmd {
 	t.Helper()
+	apps, err := json.Marshal(w.resolver.OAuth)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCallsWorkerChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childDBVar+"="+dbURL, childRedisVar+"="+redisURL, childCRMVar+"="+crmURL)
+	cmd.Env = append(os.Environ(), childDBVar+"="+dbURL, childRedisVar+"="+w.redisURL, childOAuthVar+"="+string(apps))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -122,8 +149,8 @@ func startChild(t *testing.T, dbURL, redisURL, crmURL string) *exec.Cmd {
 
 // TestCallsWorkerChild is the worker process of TestCalls_WorkerKilled:
 // the production handler, batching and Sweeper (test-sized thresholds,
-// a 3-second lease) against the parent's database, Redis and CRM. It runs
-// until it is killed.
+// a 3-second lease) against the parent's database, Redis and CRM fakes.
+// It runs until it is killed.
 func TestCallsWorkerChild(t *testing.T) {
 	dbURL := os.Getenv(childDBVar)
 	if dbURL == "" {
@@ -139,15 +166,17 @@ func TestCallsWorkerChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	crmURL := os.Getenv(childCRMVar)
-	resolver := &connectors.Resolver{Accounts: db, Redis: rdb,
-		OAuth: map[string]*oauth2.Config{"amocrm": amocrmtest.Config(crmURL)}}
+	var apps map[string]*oauth2.Config
+	if err := json.Unmarshal([]byte(os.Getenv(childOAuthVar)), &apps); err != nil {
+		t.Fatalf("%s: %v", childOAuthVar, err)
+	}
+	resolver := &connectors.Resolver{Accounts: db, Redis: rdb, OAuth: apps}
 	redisOpt := redisOpt(t, os.Getenv(childRedisVar))
 	enq := &jobs.Enqueuer{Client: asynq.NewClient(redisOpt)}
-	env := &callsEnv{db: db, redisURL: os.Getenv(childRedisVar), enq: enq,
+	w := &callsWorld{db: db, redisURL: os.Getenv(childRedisVar), enq: enq,
 		handler: &jobs.CallsHandler{Connections: resolver, Calls: db, Queue: enq, Batch: true, Lease: 3 * time.Second}}
-	env.startWorker(t)
-	env.startSweeper(t, 2*time.Second)
+	w.startWorker(t)
+	w.startSweeper(t, 2*time.Second)
 	fmt.Println("child worker running")
 	time.Sleep(10 * time.Minute) // until the parent kills it
 }
