@@ -1,6 +1,6 @@
-// Command router benchmarks the SIP router's cached path against Kamailio
-// answering the same table with a stateless htable 302, in one run on this
-// machine, with sipp as the PBX. See README.md.
+// Command router benchmarks `crmsync router` on its cached path against
+// Kamailio answering the same table with a stateless htable 302, in one
+// run on this machine, with sipp as the PBX. See README.md.
 //
 //	go run ./bench/router
 package main
@@ -27,80 +27,31 @@ var files embed.FS
 // before a failure in it is put down to them.
 const noisyLoad = 0.3
 
-// step is one system at one target rate.
-type step struct {
-	system   string
-	target   int
-	loads    []load
-	sysCPU   time.Duration
-	otherCPU time.Duration // used by processes other than the server and sipp
-	memory   int64
-	memHow   string
-	retried  bool    // an earlier try failed while the machine was busy
-	achieved float64 // successful calls per second
-	failRate float64 // failed or unanswered calls / created
-}
-
-func (s step) ok() bool { return s.failRate < 0.001 }
-
-// otherShare is the CPU other processes on the machine used during the
-// step, in cores: the noise in the measurement.
-func (s step) otherShare() float64 {
-	if len(s.loads) == 0 {
-		return 0
-	}
-	return max(0, s.otherCPU.Seconds()/s.loads[0].wall.Seconds())
-}
-
-func (s step) created() (n int) {
-	for _, l := range s.loads {
-		n += l.created
-	}
-	return n
-}
-
-func (s step) succeeded() (n int) {
-	for _, l := range s.loads {
-		n += l.ok
-	}
-	return n
-}
-
-// usPerCall is the system's CPU time per answered call.
-func (s step) usPerCall() float64 {
-	if n := s.succeeded(); n > 0 {
-		return float64(s.sysCPU.Microseconds()) / float64(n)
-	}
-	return 0
-}
-
-// sippSaturated reports sipp's highest CPU share and whether the client,
-// not the server, may have been the limit.
-func (s step) sippSaturated() (float64, bool) {
-	top := 0.0
-	for _, l := range s.loads {
-		top = max(top, l.cpuShare())
-	}
-	return top, top >= 0.9 || s.achieved < 0.95*float64(s.target)
-}
-
 type options struct {
-	rates    []int
-	duration time.Duration
-	callers  int
-	split    int
-	children int
-	readers  int
+	rates     []int
+	duration  time.Duration
+	callers   int
+	split     int
+	children  int
+	warmRate  int
+	probeRate int
+	postgres  string
+	redis     string
+	noRecords bool
 }
 
 func main() {
 	var o options
 	rates := flag.String("rates", "5000,10000,15000,20000,25000,30000,35000,40000,45000,50000", "target calls/s, in rising order")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "length of each step")
-	flag.IntVar(&o.callers, "callers", 100_000, "cached callers in the table")
+	flag.IntVar(&o.callers, "callers", 100_000, "callers (every tenth unknown to the CRM)")
 	flag.IntVar(&o.split, "split", 12000, "above this rate two sipp processes share the load")
 	flag.IntVar(&o.children, "kamailio-children", 2, "Kamailio UDP worker processes")
-	flag.IntVar(&o.readers, "router-readers", 0, "router UDP reader goroutines (0: GOMAXPROCS)")
+	flag.IntVar(&o.warmRate, "warm-rate", 3000, "calls/s of the router's warm-up pass before each step")
+	flag.IntVar(&o.probeRate, "probe-rate", 500, "INVITEs/s of the latency probe during the half-load runs")
+	flag.StringVar(&o.postgres, "postgres", "postgres://127.0.0.1:5432/test?sslmode=disable", "PostgreSQL the router uses (a schema is created and dropped)")
+	flag.StringVar(&o.redis, "redis", "redis://127.0.0.1:6379", "Redis the router uses (a database 1–15 is claimed and flushed)")
+	flag.BoolVar(&o.noRecords, "no-records", false, "diagnostic: make the router's decision records fail at once (no PostgreSQL writes)")
 	keep := flag.Bool("keep", false, "keep the work directory with logs and sipp traces")
 	flag.Parse()
 	for _, r := range strings.Split(*rates, ",") {
@@ -117,10 +68,13 @@ func main() {
 	if err != nil {
 		fatalf("%v", err)
 	}
+	b := &bench{o: o, dir: dir}
+	err = b.run(ctx)
+	b.close()
 	if !*keep {
 		defer os.RemoveAll(dir)
 	}
-	if err := run(ctx, dir, o); err != nil {
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v (work directory %s)\n", err, dir)
 		if !*keep {
 			os.RemoveAll(dir)
@@ -129,44 +83,48 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, dir string, o options) error {
+// bench is one run: the router's world, both systems, the results.
+type bench struct {
+	o           options
+	dir         string
+	world       *world
+	router      *system
+	systems     []*system
+	metricsAddr string
+	warmups     int
+	// When the last warm-up passes ran: over every caller, and the last
+	// one over the unknown ones (every pass includes them).
+	fullStart, fullEnd, unknownEnd time.Time
+	peakRSS                        int64
+}
+
+func (b *bench) close() {
+	for _, s := range b.systems {
+		s.stop()
+	}
+	if b.world != nil {
+		b.world.close()
+	}
+}
+
+func (b *bench) run(ctx context.Context) error {
 	if err := ensureTools(); err != nil {
 		return err
 	}
-	scenario, _ := files.ReadFile("uac.xml")
-	if err := os.WriteFile(filepath.Join(dir, "uac.xml"), scenario, 0o644); err != nil {
+	if err := b.prepare(ctx); err != nil {
 		return err
 	}
-	if err := writeCallers(filepath.Join(dir, "callers.csv"), o.callers); err != nil {
-		return err
-	}
-	logf("building the router harness")
-	harness := filepath.Join(dir, "harness")
-	build := exec.CommandContext(ctx, "go", "build", "-o", harness, "./bench/router/harness")
-	build.Dir, build.Stdout, build.Stderr = moduleRoot(), os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("build harness: %w", err)
-	}
-
-	systems, err := startSystems(ctx, dir, harness, o)
-	for _, s := range systems {
-		defer s.stop()
-	}
-	if err != nil {
-		return err
-	}
-
 	var steps []step
 	best := map[string]step{}
 	failed := map[string]bool{}
-	for _, rate := range o.rates {
+	for _, rate := range b.o.rates {
 		// Both systems at each rate in turn, so load from other processes on
 		// the machine hits them alike.
-		for _, s := range systems {
+		for _, s := range b.systems {
 			if failed[s.name] {
 				continue
 			}
-			st, err := runStep(ctx, dir, s, rate, o, false)
+			st, err := b.runStep(ctx, s, stepRun{rate: rate})
 			if err != nil {
 				return err
 			}
@@ -176,7 +134,7 @@ func run(ctx context.Context, dir string, o options) error {
 			for try := 0; try < 2 && !st.ok() && st.otherShare() > noisyLoad; try++ {
 				report(st)
 				logf("%s at %d/s: other processes used %.0f%% CPU; trying again", s.name, rate, 100*st.otherShare())
-				if st, err = runStep(ctx, dir, s, rate, o, false); err != nil {
+				if st, err = b.runStep(ctx, s, stepRun{rate: rate}); err != nil {
 					return err
 				}
 				st.retried = true
@@ -190,110 +148,106 @@ func run(ctx context.Context, dir string, o options) error {
 			}
 		}
 	}
-	half := map[string]step{}
-	for _, s := range systems {
-		b, ok := best[s.name]
-		if !ok {
-			continue
+	// Half load, each system with everything sharing both cores, then
+	// with sipp and the probe on CPU 0 and the server on CPU 1.
+	var half []step
+	for _, pinned := range []bool{false, true} {
+		for _, s := range b.systems {
+			bs, ok := best[s.name]
+			if !ok {
+				continue
+			}
+			rate := max(1000, int(bs.achieved/2)/1000*1000)
+			st, err := b.runStep(ctx, s, stepRun{rate: rate, traceRTT: true, pinned: pinned})
+			if err != nil {
+				return err
+			}
+			report(st)
+			half = append(half, st)
 		}
-		rate := max(1000, int(b.achieved/2)/1000*1000)
-		st, err := runStep(ctx, dir, s, rate, o, true)
-		if err != nil {
-			return err
-		}
-		report(st)
-		half[s.name] = st
 	}
-	printTables(os.Stdout, o, steps, best, half)
+	b.peakRSS = procStatus(b.router.cmd.Process.Pid, "VmHWM")
+	printTables(os.Stdout, b, steps, best, half)
 	return nil
 }
 
-func startSystems(ctx context.Context, dir, harness string, o options) ([]*system, error) {
-	var systems []*system
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// prepare builds crmsync, seeds its world, starts both systems, checks
+// the router's CRM path on a few callers and writes the injection files.
+func (b *bench) prepare(ctx context.Context) error {
+	scenario, _ := files.ReadFile("uac.xml")
+	if err := os.WriteFile(filepath.Join(b.dir, "uac.xml"), scenario, 0o644); err != nil {
+		return err
 	}
-	rlog, err := os.Create(filepath.Join(dir, "router.log"))
-	if err != nil {
-		return nil, err
+	if err := writeCallers(filepath.Join(b.dir, "callers.csv"), b.o.callers, "RANDOM"); err != nil {
+		return err
 	}
-	r, err := startRouter(ctx, harness, fmt.Sprintf("127.0.0.1:%d", port), o.callers, o.readers, rlog)
-	if err != nil {
-		return nil, err
+	if err := writeCallers(filepath.Join(b.dir, "warm.csv"), b.o.callers, "SEQUENTIAL"); err != nil {
+		return err
 	}
-	systems = append(systems, r)
-	logf("router listening on %s", r.addr)
+	if err := writeUnknown(filepath.Join(b.dir, "warm-unknown.csv"), b.o.callers); err != nil {
+		return err
+	}
+	logf("building crmsync")
+	bin := filepath.Join(b.dir, "crmsync")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/crmsync")
+	build.Dir, build.Stdout, build.Stderr = moduleRoot(), os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("build crmsync: %w", err)
+	}
+	logf("seeding PostgreSQL, Redis and the amoCRM fake (%d callers, %d managers)", b.o.callers, managers)
+	var err error
+	if b.world, err = openWorld(ctx, b.o.postgres, b.o.redis, b.o.callers); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	b.metricsAddr = fmt.Sprintf("127.0.0.1:%d", ports[1])
+	rlog, err := os.Create(filepath.Join(b.dir, "router.log"))
+	if err != nil {
+		return err
+	}
+	if b.router, err = startRouter(ctx, bin, addr, b.world.routerEnv(addr, b.metricsAddr, b.dir), rlog); err != nil {
+		return err
+	}
+	b.systems = append(b.systems, b.router)
+	logf("crmsync router listening on %s (metrics on %s)", addr, b.metricsAddr)
 
-	if port, err = freePort(); err != nil {
-		return systems, err
+	// A few callers through the CRM fake, then everyone else from Redis.
+	sample := []int{0, 1, 2, 3, 4, 9, 19, 29}
+	skip := map[int]bool{}
+	for _, i := range sample {
+		skip[i] = true
 	}
-	klog, err := os.Create(filepath.Join(dir, "kamailio.log"))
+	if err := b.world.seedRedis(ctx, b.o.callers, skip); err != nil {
+		return err
+	}
+	if err := checkCRMPath(ctx, b.world, addr, sample); err != nil {
+		return fmt.Errorf("spot check through the CRM: %w", err)
+	}
+	logf("spot check: %d callers looked up in the amoCRM fake got the answers seeded in Redis", len(sample))
+	if b.o.noRecords {
+		if err := b.world.disableRecords(ctx); err != nil {
+			return err
+		}
+		logf("-no-records: route_decisions renamed away; the router's decision records fail at once")
+	}
+
+	klog, err := os.Create(filepath.Join(b.dir, "kamailio.log"))
 	if err != nil {
-		return systems, err
+		return err
 	}
-	k, err := startKamailio(ctx, dir, port, o.callers, o.children, klog)
+	k, err := startKamailio(ctx, b.dir, ports[2], b.o.callers, b.o.children, klog)
 	if err != nil {
-		return systems, err
+		return err
 	}
+	b.systems = append(b.systems, k)
 	logf("kamailio listening on %s", k.addr)
-	return append(systems, k), nil
-}
-
-// runStep offers rate calls/s to s for the step's duration, split over one
-// or two sipp processes, and measures.
-func runStep(ctx context.Context, dir string, s *system, rate int, o options, traceRTT bool) (step, error) {
-	procs := 1
-	if rate > o.split {
-		procs = 2
-	}
-	per := rate / procs
-	n := per * int(o.duration.Seconds())
-	tag := fmt.Sprintf("%s-%d", s.name, rate)
-	if traceRTT {
-		tag += "-half"
-	}
-	cpu0, all0 := s.cpu(), machineCPU()
-	results := make(chan struct {
-		l   load
-		err error
-	}, procs)
-	for i := range procs {
-		go func() {
-			l, err := runSipp(ctx, filepath.Join(dir, fmt.Sprintf("%s-%d", tag, i)), s.addr, per, n, traceRTT)
-			results <- struct {
-				l   load
-				err error
-			}{l, err}
-		}()
-	}
-	st := step{system: s.name, target: rate}
-	for range procs {
-		r := <-results
-		if r.err != nil {
-			return st, fmt.Errorf("%s at %d/s: %w", s.name, rate, r.err)
-		}
-		st.loads = append(st.loads, r.l)
-	}
-	st.sysCPU = s.cpu() - cpu0
-	st.otherCPU = machineCPU() - all0 - st.sysCPU
-	for _, l := range st.loads {
-		st.otherCPU -= l.cpu
-	}
-	st.memory, st.memHow = s.memory()
-	created := st.created()
-	for _, l := range st.loads {
-		if l.created > 0 {
-			// sipp's own rate of calls created, counting answered calls only.
-			st.achieved += l.rate * float64(l.ok) / float64(l.created)
-		}
-	}
-	if created > 0 {
-		// Calls still running when sipp stopped count as failed.
-		st.failRate = float64(created-st.succeeded()) / float64(created)
-	}
-	time.Sleep(time.Second) // let the server's queues drain before the next step
-	return st, nil
+	return nil
 }
 
 func report(st step) {
@@ -302,8 +256,17 @@ func report(st step) {
 	if sat {
 		note = " (sipp saturated or short of the target)"
 	}
-	logf("%-8s target %6d/s  achieved %8.0f/s  failed %.3f%%  %5.1f µs CPU/call  sipp CPU max %3.0f%%  other load %3.0f%%%s",
-		st.system, st.target, st.achieved, 100*st.failRate, st.usPerCall(), 100*top, 100*st.otherShare(), note)
+	extra := ""
+	if st.system == "router" {
+		extra = fmt.Sprintf("  cached %.2f%%  records written %.0f dropped %.0f", 100*st.router.cachedShare(), st.router.written, st.router.dropped)
+	}
+	if st.mode != "" {
+		extra += fmt.Sprintf("  [%s] sipp p50/p99 %s/%s probe p50/p99 %s/%s", st.mode, ms(percentile(allRTTs(st), 50)),
+			ms(percentile(allRTTs(st), 99)), dur(probeP(st, 50)), dur(probeP(st, 99)))
+	}
+	logf("%-8s target %6d/s  achieved %8.0f/s  failed %.3f%%  %5.1f µs CPU/call (+%.1f PostgreSQL)  sipp CPU max %3.0f%%  other load %3.0f%%%s%s",
+		st.system, st.target, st.achieved, 100*st.failRate, st.usPerCall(st.sysCPU), st.usPerCall(st.pgCPU), 100*top,
+		100*st.otherShare(), note, extra)
 }
 
 // ensureTools installs sipp (sip-tester) and Kamailio when missing.
@@ -328,7 +291,7 @@ func ensureTools() error {
 	return nil
 }
 
-// moduleRoot is the directory of go.mod, where the harness builds from.
+// moduleRoot is the directory of go.mod, where crmsync builds from.
 func moduleRoot() string {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil || strings.TrimSpace(string(out)) == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +29,7 @@ func (s *system) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGCONT) // if a step stopped it
 	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
@@ -41,6 +41,9 @@ func (s *system) stop() {
 	}
 }
 
+// signal sends sig to the system's main process.
+func (s *system) signal(sig syscall.Signal) error { return syscall.Kill(s.cmd.Process.Pid, sig) }
+
 // cpu is the CPU time the system's processes have used so far.
 func (s *system) cpu() time.Duration {
 	var total time.Duration
@@ -50,28 +53,23 @@ func (s *system) cpu() time.Duration {
 	return total
 }
 
-// startRouter runs the harness binary (built by run) and waits until it
-// answers OPTIONS.
-func startRouter(ctx context.Context, harness, addr string, callers, readers int, logf *os.File) (*system, error) {
-	cmd := exec.CommandContext(ctx, harness, "-addr", addr, "-callers", strconv.Itoa(callers),
-		"-readers", strconv.Itoa(readers))
-	cmd.Stderr = logf
+// startRouter runs `crmsync router` (the binary run built) with env and
+// waits until it answers OPTIONS.
+func startRouter(ctx context.Context, bin, addr string, env []string, logf *os.File) (*system, error) {
+	cmd := exec.CommandContext(ctx, bin, "router")
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start router harness: %w", err)
+		return nil, fmt.Errorf("start crmsync router: %w", err)
 	}
 	s := &system{name: "router", addr: addr, cmd: cmd}
-	s.memory = func() (int64, string) { return procStatus(cmd.Process.Pid, "VmHWM"), "peak RSS" }
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "listening") {
+	s.memory = func() (int64, string) { return procStatus(cmd.Process.Pid, "VmRSS"), "RSS" }
+	if err := waitSIP(addr); err != nil {
 		s.stop()
-		return nil, fmt.Errorf("router harness did not start (see %s): %q %v", logf.Name(), line, err)
+		return nil, fmt.Errorf("crmsync router (log: %s): %w", logf.Name(), err)
 	}
-	return s, waitSIP(addr)
+	return s, nil
 }
 
 // kamailioConfig fills kamailio.cfg.
@@ -132,12 +130,14 @@ func startKamailio(ctx context.Context, dir string, port, callers, children int,
 }
 
 // writeHtable writes the callers table as htable's db_text schema: the
-// same callers and managers the harness holds (see harness/main.go).
+// same callers and managers the router's CRM and directory hold (env.go).
 func writeHtable(db string, callers int) error {
 	var b strings.Builder
 	b.WriteString("id(int,auto) key_name(string) key_type(int) value_type(int) key_value(string) expires(int)\n")
 	for i := range callers {
-		fmt.Fprintf(&b, "%d:%s:0:0:%s:0\n", i+1, knownCaller(i), fmt.Sprintf("+38067%07d", i%500))
+		if known(i) {
+			fmt.Fprintf(&b, "%d:%s:0:0:%s:0\n", i+1, knownCaller(i), managerNumber(i))
+		}
 	}
 	if err := os.WriteFile(filepath.Join(db, "callers"), []byte(b.String()), 0o644); err != nil {
 		return err
@@ -305,4 +305,33 @@ func freePort() (int, error) {
 		}
 	}
 	return 0, errors.New("no free port")
+}
+
+// postgresCPU is the CPU time every PostgreSQL server process has used so
+// far: the router's decision records cost it, and the machine's other
+// users share it.
+func postgresCPU() time.Duration {
+	var total time.Duration
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(b)) == "postgres" {
+			total += procCPU(pid)
+		}
+	}
+	return total
+}
+
+// pin sets the CPU affinity of every thread of pids (taskset's list
+// syntax, e.g. "1" or "0-1").
+func pin(cpus string, pids ...int) error {
+	for _, pid := range pids {
+		if out, err := exec.Command("taskset", "-a", "-p", "-c", cpus, strconv.Itoa(pid)).CombinedOutput(); err != nil {
+			return fmt.Errorf("taskset %s %d: %v: %s", cpus, pid, err, out)
+		}
+	}
+	return nil
 }

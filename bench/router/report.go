@@ -4,48 +4,91 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
+	"time"
 )
 
 // printTables writes the results as Markdown: one summary row per system
-// plus the router/Kamailio ratio, then every step.
-func printTables(w io.Writer, o options, steps []step, best, half map[string]step) {
-	fmt.Fprintf(w, "\n### SIP router vs Kamailio (stateless 302 from a %d-caller table, 10%% unknown)\n\n", o.callers)
-	fmt.Fprintf(w, "%d CPUs, %s steps, one sipp process up to %d calls/s and two above.\n\n",
+// plus the router/Kamailio ratio, the half-load latency runs, then every
+// step.
+func printTables(w io.Writer, b *bench, steps []step, best map[string]step, half []step) {
+	o := b.o
+	fmt.Fprintf(w, "\n### `crmsync router` vs Kamailio (stateless 302, %d callers, 10%% unknown to the CRM)\n\n", o.callers)
+	fmt.Fprintf(w, "%d CPUs, %s steps, one sipp process up to %d calls/s and two above; the router warmed before each step.\n\n",
 		runtime.NumCPU(), o.duration, o.split)
-	fmt.Fprintln(w, "| system | max calls/s (<0.1% failed) | at target | CPU µs/call | p50 / p99 at half load | memory | limited by |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	if o.noRecords {
+		fmt.Fprint(w, "**Diagnostic run (-no-records): the router's decision records failed at once instead of being written.**\n\n")
+	}
+	fmt.Fprintln(w, "| system | max calls/s (<0.1% failed) | at target | CPU µs/call | PostgreSQL µs/call | p50 / p99 at half load (probe, shared cores) | p50 / p99 (probe, pinned) | p99 as sipp counts it | memory | limited by |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, name := range []string{"router", "kamailio"} {
-		b, ok := best[name]
+		bs, ok := best[name]
 		if !ok {
-			fmt.Fprintf(w, "| %s | – (failed at the first rate) | | | | | |\n", name)
+			fmt.Fprintf(w, "| %s | – (failed at the first rate) | | | | | | | | |\n", name)
 			continue
 		}
-		h := half[name]
-		fmt.Fprintf(w, "| %s | %.0f | %d/s | %.1f | %s / %s (at %d/s) | %.0f MB %s | %s |\n",
-			name, b.achieved, b.target, b.usPerCall(), ms(percentile(allRTTs(h), 50)),
-			ms(percentile(allRTTs(h), 99)), h.target, float64(b.memory)/(1<<20), b.memHow, limit(name, b, steps))
+		hs, hp := halfRun(half, name, "shared"), halfRun(half, name, "pinned")
+		mem := fmt.Sprintf("%.0f MB %s", float64(bs.memory)/(1<<20), bs.memHow)
+		if name == "router" {
+			mem += fmt.Sprintf(", Go heap %.0f MB (peak RSS %.0f MB, warm-ups included)", float64(bs.heap)/(1<<20), float64(b.peakRSS)/(1<<20))
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %d/s | %.1f | %.1f | %s / %s (at %d/s) | %s / %s | %s | %s | %s |\n",
+			name, bs.achieved, bs.target, bs.usPerCall(bs.sysCPU), bs.usPerCall(bs.pgCPU),
+			dur(probeP(hs, 50)), dur(probeP(hs, 99)), hs.target, dur(probeP(hp, 50)), dur(probeP(hp, 99)),
+			ms(percentile(allRTTs(hs), 99)), mem, limit(name, bs, steps))
 	}
 	if r, k := best["router"], best["kamailio"]; r.achieved > 0 && k.achieved > 0 {
-		fmt.Fprintf(w, "| **router / kamailio** | **%.2f×** | | %.2f× | | | |\n",
-			r.achieved/k.achieved, r.usPerCall()/k.usPerCall())
+		fmt.Fprintf(w, "| **router / kamailio** | **%.2f×** | | %.2f× | | | | | | |\n",
+			r.achieved/k.achieved, r.usPerCall(r.sysCPU)/k.usPerCall(k.sysCPU))
 	}
 
-	fmt.Fprintln(w, "\n| system | target/s | achieved/s | failed | CPU µs/call | server CPU | sipp CPU (each) | other processes |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "\nHalf load: sipp offers the load (its -trace_rtt counts whole milliseconds of its own event loop);")
+	fmt.Fprintf(w, "the probe sends %d INVITEs/s more and times each answer on the monotonic clock.\n\n", o.probeRate)
+	fmt.Fprintln(w, "| system | cores | rate/s | failed | probe calls | probe p50 / p90 / p99 / max | sipp p50 / p99 | server CPU | sipp CPU | other |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, st := range half {
+		fmt.Fprintf(w, "| %s | %s | %d | %.3f%% | %d (%d lost) | %s / %s / %s / %s | %s / %s | %.0f%% | %s | %.0f%% |\n",
+			st.system, st.mode, st.target, 100*st.failRate, len(st.probe.rtts), st.probe.lost,
+			dur(probeP(st, 50)), dur(probeP(st, 90)), dur(probeP(st, 99)), dur(probeP(st, 100)),
+			ms(percentile(allRTTs(st), 50)), ms(percentile(allRTTs(st), 99)),
+			100*st.sysCPU.Seconds()/st.wall().Seconds(), sippCPU(st), 100*st.otherShare())
+	}
+
+	fmt.Fprintln(w, "\n| system | target/s | achieved/s | failed | CPU µs/call | server CPU | PostgreSQL CPU | sipp CPU (each) | other processes | cached path | decisions recorded / dropped |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, st := range steps {
-		var sipp []string
-		for _, l := range st.loads {
-			sipp = append(sipp, fmt.Sprintf("%.0f%%", 100*l.cpuShare()))
-		}
-		wall := st.loads[0].wall.Seconds()
 		name := st.system
 		if st.retried {
 			name += " (retried)"
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f | %.3f%% | %.1f | %.0f%% | %s | %.0f%% |\n", name, st.target, st.achieved,
-			100*st.failRate, st.usPerCall(), 100*st.sysCPU.Seconds()/wall, strings.Join(sipp, ", "), 100*st.otherShare())
+		cached, rec := "", ""
+		if st.system == "router" {
+			cached = fmt.Sprintf("%.2f%%", 100*st.router.cachedShare())
+			rec = fmt.Sprintf("%.0f / %.0f", st.router.written, st.router.dropped)
+		}
+		wall := st.wall().Seconds()
+		fmt.Fprintf(w, "| %s | %d | %.0f | %.3f%% | %.1f | %.0f%% | %.0f%% | %s | %.0f%% | %s | %s |\n", name, st.target, st.achieved,
+			100*st.failRate, st.usPerCall(st.sysCPU), 100*st.sysCPU.Seconds()/wall, 100*st.pgCPU.Seconds()/wall,
+			sippCPU(st), 100*st.otherShare(), cached, rec)
 	}
+}
+
+func halfRun(half []step, name, mode string) step {
+	for _, st := range half {
+		if st.system == name && st.mode == mode {
+			return st
+		}
+	}
+	return step{}
+}
+
+func sippCPU(st step) string {
+	var out []string
+	for _, l := range st.loads {
+		out = append(out, fmt.Sprintf("%.0f%%", 100*l.cpuShare()))
+	}
+	return strings.Join(out, ", ")
 }
 
 // limit says what stopped a system's ramp: its own failures at the next
@@ -81,6 +124,16 @@ func allRTTs(st step) []float64 {
 	return xs
 }
 
+// probeP is the p-th percentile (0–100) of the probe's response times;
+// -1 without any.
+func probeP(st step, p float64) time.Duration {
+	xs := make([]float64, len(st.probe.rtts))
+	for i, d := range st.probe.rtts {
+		xs[i] = float64(d)
+	}
+	return time.Duration(percentile(xs, p))
+}
+
 // ms formats a sipp response time; sipp counts whole milliseconds.
 func ms(v float64) string {
 	switch {
@@ -90,4 +143,22 @@ func ms(v float64) string {
 		return "<1 ms"
 	}
 	return fmt.Sprintf("%.0f ms", v)
+}
+
+// dur formats a probe response time.
+func dur(d time.Duration) string {
+	if d < 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+}
+
+// percentile returns the p-th percentile (0–100) of xs, -1 when empty.
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return -1
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[int(p/100*float64(len(s)-1))]
 }

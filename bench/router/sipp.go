@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,9 +25,18 @@ type load struct {
 // cpuShare is sipp's CPU use as a fraction of one core.
 func (l load) cpuShare() float64 { return l.cpu.Seconds() / l.wall.Seconds() }
 
-// runSipp runs one sipp UAC process against target at rate calls/s for
-// n calls and reads its statistics.
-func runSipp(ctx context.Context, dir, target string, rate, n int, traceRTT bool) (load, error) {
+// sippRun is one sipp UAC process's job.
+type sippRun struct {
+	dir, target string
+	inf         string // injection file
+	rate, n     int    // calls/s, calls
+	traceRTT    bool
+	cpus        string // taskset CPU list; empty: not pinned
+}
+
+// runSipp runs one sipp UAC process and reads its statistics.
+func runSipp(ctx context.Context, r sippRun) (load, error) {
+	dir, target, rate, n := r.dir, r.target, r.rate, r.n
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return load{}, err
 	}
@@ -43,22 +51,26 @@ func runSipp(ctx context.Context, dir, target string, rate, n int, traceRTT bool
 	secs := n/rate + 1
 	args := []string{target,
 		"-sf", filepath.Join(dir, "..", "uac.xml"),
-		"-inf", filepath.Join(dir, "..", "callers.csv"),
+		"-inf", r.inf,
 		"-i", "127.0.0.1", "-p", strconv.Itoa(port), "-cp", strconv.Itoa(ctrl),
 		"-r", strconv.Itoa(rate), "-m", strconv.Itoa(n), "-l", "30000",
 		"-recv_timeout", "2s", "-timeout", strconv.Itoa(secs+20) + "s",
 		"-buff_size", "4194304", "-max_socket", "100", "-nostdin",
 		"-trace_stat", "-stf", filepath.Join(dir, "stat.csv"), "-fd", "1",
 	}
-	if traceRTT {
+	if r.traceRTT {
 		args = append(args, "-trace_rtt", "-rtt_freq", "500")
+	}
+	name := "sipp"
+	if r.cpus != "" {
+		name, args = "taskset", append([]string{"-c", r.cpus, "sipp"}, args...)
 	}
 	out, err := os.Create(filepath.Join(dir, "sipp.out"))
 	if err != nil {
 		return load{}, err
 	}
 	defer out.Close()
-	cmd := exec.CommandContext(ctx, "sipp", args...)
+	cmd := exec.CommandContext(ctx, name, args...) // taskset execs sipp: one process
 	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, out, out
 	start := time.Now()
 	runErr := cmd.Run()
@@ -77,7 +89,7 @@ func runSipp(ctx context.Context, dir, target string, rate, n int, traceRTT bool
 	}
 	l.created, l.ok, l.failed = int(stats["TotalCallCreated"]), int(stats["SuccessfulCall(C)"]), int(stats["FailedCall(C)"])
 	l.rate = stats["CallRate(C)"]
-	if traceRTT {
+	if r.traceRTT {
 		l.rtts, err = readRTTs(dir)
 	}
 	return l, err
@@ -137,31 +149,29 @@ func readRTTs(dir string) ([]float64, error) {
 	return rtts, nil
 }
 
-// percentile returns the p-th percentile (0–100) of xs.
-func percentile(xs []float64, p float64) float64 {
-	if len(xs) == 0 {
-		return -1
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(p / 100 * float64(len(s)-1))
-	return s[i]
-}
-
-// writeCallers writes sipp's injection file: 100k calls in random order,
-// every tenth from a caller the table does not know.
-func writeCallers(path string, callers int) error {
+// writeCallers writes sipp's injection file: callers calls in random
+// order (RANDOM), or each caller once in turn (SEQUENTIAL, the warm-up);
+// every tenth caller is unknown to the CRM (callerNumber).
+func writeCallers(path string, callers int, order string) error {
 	var b strings.Builder
-	b.WriteString("RANDOM\n")
+	b.WriteString(order + "\n")
 	for i := range callers {
-		caller := knownCaller(i)
-		if i%10 == 9 {
-			caller = fmt.Sprintf("+38099%07d", i)
-		}
-		fmt.Fprintf(&b, "%s;+380441234567\n", caller)
+		fmt.Fprintf(&b, "%s;%s\n", callerNumber(i), did)
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
-// knownCaller is the harness's and the htable's caller i.
+// writeUnknown writes a SEQUENTIAL injection file of the unknown callers.
+func writeUnknown(path string, callers int) error {
+	var b strings.Builder
+	b.WriteString("SEQUENTIAL\n")
+	for i := range callers {
+		if !known(i) {
+			fmt.Fprintf(&b, "%s;%s\n", callerNumber(i), did)
+		}
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// knownCaller is the CRM's and the htable's caller i.
 func knownCaller(i int) string { return fmt.Sprintf("+38050%07d", i) }
