@@ -166,6 +166,7 @@ func callBackoff(n int) time.Duration {
 // ProcessWriteCalls handles TypeWriteCalls: an account's aggregated batch,
 // or one call retried alone.
 func (h *CallsHandler) ProcessWriteCalls(ctx context.Context, t *asynq.Task) error {
+	ctx = withOwner(ctx)
 	var p WriteCallsPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID <= 0 || p.AccountID <= 0 || (len(p.Calls) == 0 && !p.Drain) {
 		return fmt.Errorf("write calls: bad payload %q: %w", t.Payload(), asynq.SkipRetry)

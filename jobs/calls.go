@@ -36,9 +36,10 @@ import (
 // tasks may run late or twice: one that finds nothing to do does nothing.
 //
 // One writer per call. Before writing, a handler takes the call's lease
-// (calls.lease_owner/lease_until) under its asynq task id; another task that
-// finds the lease taken tries again shortly (ErrBusy), and the same task
-// re-run after its worker died takes its own lease back at once. The lease
+// (calls.lease_owner/lease_until) under an owner unique to this execution
+// of the task (withOwner); another execution that finds the lease taken,
+// even one of the same task queued again after Redis lost it, tries again
+// shortly (ErrBusy). A killed worker's leases lapse after Lease. The lease
 // outlives CallTimeout, so a live writer never loses it.
 //
 // Exactly once. The CRM's record id (connectors.CallRef) is saved on the

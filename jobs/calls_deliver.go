@@ -123,15 +123,33 @@ func (h *CallsHandler) lease() time.Duration {
 	return DefaultCallLease
 }
 
-// owner is the lease owner of the running task: its asynq task id, so the
-// same task re-run after its worker died takes its lease back at once.
-func owner(ctx context.Context) string {
-	if id, ok := asynq.GetTaskID(ctx); ok && id != "" {
-		return id
+type ownerKey struct{}
+
+// withOwner gives one execution of a task its lease owner: the asynq task
+// id plus a random suffix, so each execution owns its leases alone. The
+// task id alone is not enough: when Redis loses its tasks (a flush, a
+// restart without persistence) the Sweeper queues a call again under the
+// same task id while the first execution may still be writing it, in this
+// process or another, and a shared owner would let both take the lease and
+// write the call twice (seen with Pipedrive, which writes calls one by
+// one). The price: a call whose worker was killed is written again once
+// its lease lapses (Lease), not at once.
+func withOwner(ctx context.Context) context.Context {
+	id, _ := asynq.GetTaskID(ctx)
+	if id == "" {
+		id = "local"
 	}
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
-	return "local:" + hex.EncodeToString(b)
+	return context.WithValue(ctx, ownerKey{}, id+"/"+hex.EncodeToString(b))
+}
+
+// owner is the lease owner of the running execution (withOwner).
+func owner(ctx context.Context) string {
+	if own, ok := ctx.Value(ownerKey{}).(string); ok {
+		return own
+	}
+	return owner(withOwner(ctx)) // outside a task's entry point: an owner of its own
 }
 
 // finalAttempt reports whether a failure now archives the task.
@@ -147,6 +165,7 @@ func finalAttempt(ctx context.Context) bool {
 // created for an unknown caller when the tenant asks for one), then writes
 // the call, or queues the write in its account's batch group.
 func (h *CallsHandler) ProcessDeliverCall(ctx context.Context, t *asynq.Task) error {
+	ctx = withOwner(ctx)
 	var p DeliverCallPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.TenantID <= 0 || p.CallRowID <= 0 {
 		return fmt.Errorf("deliver call: bad payload %q: %w", t.Payload(), asynq.SkipRetry)
