@@ -135,11 +135,7 @@ func (db *DB) RecordDecisions(ctx context.Context, batch map[string]telephony.De
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
 		for start := 0; start < len(ids); start += decisionBatch {
 			chunk := ids[start:min(start+decisionBatch, len(ids))]
-			fresh, err := unrecorded(ctx, tx, chunk, batch)
-			if err != nil {
-				return err
-			}
-			if err := insertDecisions(ctx, tx, fresh, batch, db.Now()); err != nil {
+			if err := insertDecisions(ctx, tx, chunk, batch, db.Now()); err != nil {
 				return err
 			}
 		}
@@ -151,40 +147,8 @@ func (db *DB) RecordDecisions(ctx context.Context, batch map[string]telephony.De
 	return nil
 }
 
-// unrecorded returns the call ids of ids that have no decision yet for
-// their tenant. Row values let the (tenant_id, sip_call_id) index answer.
-func unrecorded(ctx context.Context, tx *sqlx.Tx, ids []string, batch map[string]telephony.Decision) ([]string, error) {
-	query := make([]byte, 0, 128+len(ids)*8)
-	query = append(query, `SELECT tenant_id, sip_call_id FROM route_decisions WHERE (tenant_id, sip_call_id) IN (`...)
-	args := make([]any, 0, 2*len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			query = append(query, ", "...)
-		}
-		query = append(query, "(?, ?)"...)
-		args = append(args, batch[id].TenantID, id)
-	}
-	query = append(query, ')')
-	var seen []struct {
-		TenantID int64  `db:"tenant_id"`
-		CallID   string `db:"sip_call_id"`
-	}
-	if err := tx.SelectContext(ctx, &seen, tx.Rebind(string(query)), args...); err != nil {
-		return nil, formatError(err)
-	}
-	done := make(map[string]bool, len(seen))
-	for _, s := range seen {
-		done[s.CallID] = true
-	}
-	fresh := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !done[id] {
-			fresh = append(fresh, id)
-		}
-	}
-	return fresh, nil
-}
-
+// insertDecisions inserts the decisions of ids, skipping those already
+// recorded for their (tenant, call id).
 func insertDecisions(ctx context.Context, tx *sqlx.Tx, ids []string, batch map[string]telephony.Decision, now time.Time) error {
 	if len(ids) == 0 {
 		return nil
@@ -203,6 +167,8 @@ func insertDecisions(ctx context.Context, tx *sqlx.Tx, ids []string, batch map[s
 		args = append(args, d.TenantID, id, d.Caller, d.DID, nullInt(d.AccountID), d.EntityKind, d.EntityID,
 			d.CRMUserID, nullInt(d.EmployeeID), string(d.Outcome), d.Reason, d.Latency.Microseconds(), string(d.Cache), now)
 	}
+	// The unique (tenant_id, sip_call_id) index keeps the first decision.
+	query = append(query, " ON CONFLICT (tenant_id, sip_call_id) DO NOTHING"...)
 	_, err := tx.ExecContext(ctx, tx.Rebind(string(query)), args...)
 	return formatError(err)
 }
