@@ -42,6 +42,10 @@ type Info struct {
 	RevokeURL func(baseURL string) string
 	// PKCE is true when the vendor's authorisation server supports PKCE.
 	PKCE bool
+	// Exchange, when set, replaces x/oauth2's authorization-code exchange
+	// for vendors whose token endpoint is not standard (Bitrix24's is a
+	// GET with the secret in the query). cfg.Endpoint is the account's.
+	Exchange func(ctx context.Context, cfg *oauth2.Config, code string) (*oauth2.Token, error)
 	// Refresh, when set, replaces x/oauth2's refresh request for vendors whose
 	// token endpoint needs more than the standard (amoCRM wants redirect_uri,
 	// Bitrix24 a GET). It must return the new token, including a rotated

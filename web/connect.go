@@ -175,7 +175,7 @@ func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
 		s.pageError(w, r, err)
 		return
 	}
-	tok, err := s.exchange(r.Context(), cfg, q.Get("code"), flow.Verifier)
+	tok, err := s.exchange(r.Context(), info, cfg, q.Get("code"), flow.Verifier)
 	if err != nil {
 		s.pageError(w, r, exchangeError(info, err))
 		return
@@ -206,13 +206,16 @@ func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
 }
 
 // exchange trades the code for a token, with the PKCE verifier when there
-// is one.
-func (s *Server) exchange(ctx context.Context, cfg *oauth2.Config, code, verifier string) (*oauth2.Token, error) {
+// is one, through the connector's own exchange when its vendor needs one.
+func (s *Server) exchange(ctx context.Context, info connectors.Info, cfg *oauth2.Config, code, verifier string) (*oauth2.Token, error) {
 	if s.Admin.HTTPClient != nil {
 		ctx = context.WithValue(ctx, oauth2.HTTPClient, s.Admin.HTTPClient)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if info.Exchange != nil {
+		return info.Exchange(ctx, cfg, code)
+	}
 	var opts []oauth2.AuthCodeOption
 	if verifier != "" {
 		opts = append(opts, oauth2.VerifierOption(verifier))

@@ -94,7 +94,7 @@ func TestConnect_MissingVerifier(t *testing.T) {
 	}
 	resp.Body.Close()
 	loc, _ := url.Parse(resp.Header.Get("Location"))
-	_, err = s.exchange(ctx, cfg, loc.Query().Get("code"), "")
+	_, err = s.exchange(ctx, connectors.Info{}, cfg, loc.Query().Get("code"), "")
 	if err == nil {
 		t.Fatal("mockoidc exchanged a code without its verifier")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/crmsync/crmsync/connectors"
 	"github.com/crmsync/crmsync/connectors/amocrm/amocrmtest"
+	"github.com/crmsync/crmsync/connectors/bitrix24/bitrix24test"
 	"github.com/crmsync/crmsync/connectors/connectortest"
 	"github.com/crmsync/crmsync/connectors/hubspot/hubspottest"
 	"github.com/crmsync/crmsync/connectors/pipedrive/pipedrivetest"
@@ -171,6 +172,19 @@ func TestConnect_OAuth(t *testing.T) {
 				t.Cleanup(srv.Close)
 				s.Admin.OAuth = map[string]*oauth2.Config{"pipedrive": {ClientID: h.ClientID, ClientSecret: h.ClientSecret}}
 				s.Admin.APIBaseURL = map[string]string{"pipedrive": srv.URL}
+			},
+			authorize: func(t *testing.T, b *browser, auth *url.URL) *url.URL { return b.authorize(auth) },
+		},
+		{
+			// Bitrix24: the token endpoint is a GET with the secret in the
+			// query (Info.Exchange), and the callback names the portal.
+			name: "bitrix24test", connector: "bitrix24", external: bitrix24test.MemberID,
+			setup: func(t *testing.T, s *web.Server) {
+				srv := bitrix24test.NewServer(connectortest.NewBackend())
+				t.Cleanup(srv.Close)
+				s.Admin.OAuth = map[string]*oauth2.Config{"bitrix24": {ClientID: bitrix24test.ClientID,
+					ClientSecret: bitrix24test.ClientSecret}}
+				s.Admin.APIBaseURL = map[string]string{"bitrix24": srv.URL}
 			},
 			authorize: func(t *testing.T, b *browser, auth *url.URL) *url.URL { return b.authorize(auth) },
 		},

@@ -106,6 +106,7 @@ func init() {
 		Scopes:         Scopes,
 		Endpoint:       Endpoint,
 		Refresh:        Refresh,
+		Exchange:       Exchange,
 		Limits:         []connectors.Limit{RequestRate},
 		New:            func(c connectors.Credentials) (connectors.Connector, error) { return New(c), nil },
 	})
