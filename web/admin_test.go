@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"html"
 	"io"
@@ -20,7 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	_ "github.com/crmsync/crmsync/connectors/all" // amocrm, hubspot, pipedrive
-	"github.com/crmsync/crmsync/jobs"
+	"github.com/crmsync/crmsync/internal/webstore"
 	"github.com/crmsync/crmsync/mapping"
 	"github.com/crmsync/crmsync/store"
 	"github.com/crmsync/crmsync/store/storetest"
@@ -114,7 +113,7 @@ func newAdminEnv(t *testing.T, db *store.DB, configure func(*web.Server)) *admin
 	e.accountB = e.mustAccount(e.b.ID, []mapping.CRMUser{{ID: "1", Name: "Bohdan Admin", Email: "bohdan@b.example.com", Active: true}})
 
 	e.server = &web.Server{
-		Tenants: db, Directory: db, Accounts: testAccounts{db}, Syncer: e.syncer,
+		Tenants: db, Directory: db, Accounts: webstore.Accounts{DB: db}, Syncer: e.syncer,
 		Routing: web.Routing{Router: e.router, Decisions: db, Invalidator: e.inv},
 		Logger:  slog.New(slog.DiscardHandler),
 	}
@@ -122,7 +121,7 @@ func newAdminEnv(t *testing.T, db *store.DB, configure func(*web.Server)) *admin
 	e.server.Admin = web.AdminConfig{
 		SessionKey: []byte("0123456789abcdef0123456789abcdef-test"),
 		BaseURL:    "http://" + e.srv.Listener.Addr().String(),
-		Store:      testAdminStore{db},
+		Store:      webstore.Admin{DB: db},
 	}
 	if configure != nil {
 		configure(e.server)
@@ -156,91 +155,6 @@ func (e *adminEnv) mustAccount(tenantID int64, users []mapping.CRMUser) int64 {
 		e.t.Fatal(err)
 	}
 	return a.ID
-}
-
-// testAccounts and testAdminStore adapt the store as cmd/crmsync does.
-type testAccounts struct{ db *store.DB }
-
-func testAccount(a store.Account) web.Account {
-	return web.Account{ID: a.ID, Connector: a.Connector, Name: a.Name, ExternalID: a.ExternalID, BaseURL: a.BaseURL,
-		Status: a.Status, StatusReason: a.StatusReason, SyncIntervalS: int64(a.SyncInterval), Provision: a.Provision,
-		LastSyncAt: a.LastSyncAt, CreatedAt: a.CreatedAt}
-}
-
-func testLink(l store.AccountLink) web.Link {
-	return web.Link{CRMUserID: l.CRMUserID, Name: l.Name, Email: l.Email, Active: l.Active, Gone: l.Gone, Linked: l.Linked,
-		EmployeeID: l.EmployeeID, EmployeeName: l.EmployeeName, Manual: l.Manual, Rule: l.Rule, Confidence: l.Confidence}
-}
-
-func (a testAccounts) Accounts(ctx context.Context, tenantID int64) ([]web.Account, error) {
-	as, err := a.db.Accounts(ctx, tenantID)
-	out := make([]web.Account, len(as))
-	for i, x := range as {
-		out[i] = testAccount(x)
-	}
-	return out, err
-}
-
-func (a testAccounts) Account(ctx context.Context, tenantID, id int64) (web.Account, error) {
-	x, err := a.db.Account(ctx, tenantID, id)
-	return testAccount(x), err
-}
-
-func (a testAccounts) SyncRuns(ctx context.Context, tenantID, accountID int64, limit int) ([]web.SyncRun, error) {
-	runs, err := a.db.SyncRuns(ctx, tenantID, accountID, limit)
-	out := make([]web.SyncRun, len(runs))
-	for i, r := range runs {
-		out[i] = web.SyncRun{ID: r.ID, AccountID: r.AccountID, Status: r.Status, Report: r.Report, Error: r.Error,
-			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
-	}
-	return out, err
-}
-
-func (a testAccounts) LastSyncReport(ctx context.Context, tenantID, accountID int64) (json.RawMessage, error) {
-	return a.db.LastSyncReport(ctx, tenantID, accountID)
-}
-
-func (a testAccounts) AccountLinks(ctx context.Context, tenantID, accountID int64) ([]web.Link, error) {
-	ls, err := a.db.AccountLinks(ctx, tenantID, accountID)
-	out := make([]web.Link, len(ls))
-	for i, l := range ls {
-		out[i] = testLink(l)
-	}
-	return out, err
-}
-
-func (a testAccounts) SetManualLink(ctx context.Context, tenantID, accountID int64, crmUserID string, employeeID *int64) (web.Link, error) {
-	l, err := a.db.SetManualLink(ctx, tenantID, accountID, crmUserID, employeeID)
-	return testLink(l), err
-}
-
-func (a testAccounts) ClearManualLink(ctx context.Context, tenantID, accountID int64, crmUserID string) error {
-	return a.db.ClearManualLink(ctx, tenantID, accountID, crmUserID)
-}
-
-type testAdminStore struct{ db *store.DB }
-
-func (a testAdminStore) AdminLogins(ctx context.Context, name string) ([]web.AdminLogin, error) {
-	ls, err := a.db.AdminLogins(ctx, name)
-	out := make([]web.AdminLogin, len(ls))
-	for i, l := range ls {
-		out[i] = web.AdminLogin{TenantID: l.TenantID, EmployeeID: l.EmployeeID, Role: l.Role, PasswordHash: l.PasswordHash}
-	}
-	return out, err
-}
-
-func (a testAdminStore) RecentCalls(ctx context.Context, tenantID int64, limit int) ([]jobs.CallStatus, error) {
-	return a.db.RecentCalls(ctx, tenantID, limit)
-}
-
-func (a testAdminStore) LinkAccount(ctx context.Context, tenantID int64, in web.LinkedAccount) (web.Account, error) {
-	x, err := a.db.LinkAccount(ctx, tenantID, store.LinkAccount{Connector: in.Connector, Name: in.Name,
-		ExternalID: in.ExternalID, BaseURL: in.BaseURL, Token: in.Token})
-	return testAccount(x), err
-}
-
-func (a testAdminStore) DisconnectAccount(ctx context.Context, tenantID, accountID int64) error {
-	return a.db.DisconnectAccount(ctx, tenantID, accountID)
 }
 
 // browser is a cookie-keeping client that does not follow redirects.

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 
-	"github.com/crmsync/crmsync/jobs"
-	"github.com/crmsync/crmsync/store"
+	"github.com/crmsync/crmsync/internal/webstore"
 	"github.com/crmsync/crmsync/web"
 )
-
-var _ web.AdminStore = webAdmin{}
 
 // adminConfig wires the admin pages and OAuth linking of the web role: the
 // session key derived from CRMSYNC_SECRET_KEY (so every web process signs
@@ -20,7 +16,7 @@ var _ web.AdminStore = webAdmin{}
 func (m *Main) adminConfig(rp *routingParts) web.AdminConfig {
 	cfg := web.AdminConfig{
 		BaseURL: m.Config.BaseURL,
-		Store:   webAdmin{m.DB},
+		Store:   webstore.Admin{DB: m.DB},
 		Limiter: &web.RedisLoginLimiter{Redis: m.Redis},
 		OAuth:   oauthApps(m.Config),
 	}
@@ -46,31 +42,4 @@ func sessionKey(secret string) []byte {
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte("crmsync web admin sessions v1"))
 	return mac.Sum(nil)
-}
-
-// webAdmin adapts the store to web.AdminStore (web may not import store).
-type webAdmin struct{ db *store.DB }
-
-func (a webAdmin) AdminLogins(ctx context.Context, name string) ([]web.AdminLogin, error) {
-	ls, err := a.db.AdminLogins(ctx, name)
-	out := make([]web.AdminLogin, len(ls))
-	for i, l := range ls {
-		out[i] = web.AdminLogin{TenantID: l.TenantID, EmployeeID: l.EmployeeID, Role: l.Role, PasswordHash: l.PasswordHash}
-	}
-	return out, err
-}
-
-func (a webAdmin) RecentCalls(ctx context.Context, tenantID int64, limit int) ([]jobs.CallStatus, error) {
-	return a.db.RecentCalls(ctx, tenantID, limit)
-}
-
-func (a webAdmin) LinkAccount(ctx context.Context, tenantID int64, in web.LinkedAccount) (web.Account, error) {
-	x, err := a.db.LinkAccount(ctx, tenantID, store.LinkAccount{
-		Connector: in.Connector, Name: in.Name, ExternalID: in.ExternalID, BaseURL: in.BaseURL, Token: in.Token,
-	})
-	return webAccount(x), err
-}
-
-func (a webAdmin) DisconnectAccount(ctx context.Context, tenantID, accountID int64) error {
-	return a.db.DisconnectAccount(ctx, tenantID, accountID)
 }

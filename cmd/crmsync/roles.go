@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,8 +10,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynq/x/metrics"
 
+	"github.com/crmsync/crmsync/internal/webstore"
 	"github.com/crmsync/crmsync/jobs"
-	"github.com/crmsync/crmsync/store"
 	"github.com/crmsync/crmsync/web"
 )
 
@@ -78,7 +77,7 @@ func openWeb(ctx context.Context, m *Main) error {
 		Addr:      m.Config.HTTPAddr,
 		Tenants:   m.DB,
 		Directory: m.DB,
-		Accounts:  webAccounts{m.DB},
+		Accounts:  webstore.Accounts{DB: m.DB},
 		Syncer:    &jobs.Enqueuer{Client: client},
 		Events:    &web.Events{Calls: m.DB, Queue: &jobs.Enqueuer{Client: client}, Logger: m.Logger},
 		Ops: web.Ops{
@@ -107,67 +106,4 @@ func openWeb(ctx context.Context, m *Main) error {
 		m.Logger.Warn("the ops dashboard is disabled: set CRMSYNC_OPS_PASSWORD (and CRMSYNC_OPS_USER) to enable " + web.DashboardPath)
 	}
 	return nil
-}
-
-var _ web.Accounts = webAccounts{}
-
-// webAccounts adapts the store to web.Accounts. web may not import store
-// (STYLE §3.2), so it declares the views it serves and they meet here.
-type webAccounts struct{ db *store.DB }
-
-func webAccount(a store.Account) web.Account {
-	return web.Account{ID: a.ID, Connector: a.Connector, Name: a.Name, ExternalID: a.ExternalID, BaseURL: a.BaseURL,
-		Status: a.Status, StatusReason: a.StatusReason, SyncIntervalS: int64(a.SyncInterval), Provision: a.Provision,
-		LastSyncAt: a.LastSyncAt, CreatedAt: a.CreatedAt}
-}
-
-func webLink(l store.AccountLink) web.Link {
-	return web.Link{CRMUserID: l.CRMUserID, Name: l.Name, Email: l.Email, Active: l.Active, Gone: l.Gone, Linked: l.Linked,
-		EmployeeID: l.EmployeeID, EmployeeName: l.EmployeeName, Manual: l.Manual, Rule: l.Rule, Confidence: l.Confidence}
-}
-
-func (a webAccounts) Accounts(ctx context.Context, tenantID int64) ([]web.Account, error) {
-	as, err := a.db.Accounts(ctx, tenantID)
-	out := make([]web.Account, len(as))
-	for i, x := range as {
-		out[i] = webAccount(x)
-	}
-	return out, err
-}
-
-func (a webAccounts) Account(ctx context.Context, tenantID, id int64) (web.Account, error) {
-	x, err := a.db.Account(ctx, tenantID, id)
-	return webAccount(x), err
-}
-
-func (a webAccounts) SyncRuns(ctx context.Context, tenantID, accountID int64, limit int) ([]web.SyncRun, error) {
-	runs, err := a.db.SyncRuns(ctx, tenantID, accountID, limit)
-	out := make([]web.SyncRun, len(runs))
-	for i, r := range runs {
-		out[i] = web.SyncRun{ID: r.ID, AccountID: r.AccountID, Status: r.Status, Report: r.Report, Error: r.Error,
-			StartedAt: r.StartedAt, FinishedAt: r.FinishedAt}
-	}
-	return out, err
-}
-
-func (a webAccounts) LastSyncReport(ctx context.Context, tenantID, accountID int64) (json.RawMessage, error) {
-	return a.db.LastSyncReport(ctx, tenantID, accountID)
-}
-
-func (a webAccounts) AccountLinks(ctx context.Context, tenantID, accountID int64) ([]web.Link, error) {
-	ls, err := a.db.AccountLinks(ctx, tenantID, accountID)
-	out := make([]web.Link, len(ls))
-	for i, l := range ls {
-		out[i] = webLink(l)
-	}
-	return out, err
-}
-
-func (a webAccounts) SetManualLink(ctx context.Context, tenantID, accountID int64, crmUserID string, employeeID *int64) (web.Link, error) {
-	l, err := a.db.SetManualLink(ctx, tenantID, accountID, crmUserID, employeeID)
-	return webLink(l), err
-}
-
-func (a webAccounts) ClearManualLink(ctx context.Context, tenantID, accountID int64, crmUserID string) error {
-	return a.db.ClearManualLink(ctx, tenantID, accountID, crmUserID)
 }
