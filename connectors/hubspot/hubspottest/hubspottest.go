@@ -29,17 +29,13 @@
 package hubspottest
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/crmsync/crmsync/connectors/connectortest"
@@ -74,7 +70,7 @@ type Handler struct {
 	// Now is the clock tokens expire by; nil means time.Now.
 	Now func() time.Time
 
-	specs    *specs
+	specs    *connectortest.Spec
 	mux      *http.ServeMux
 	muxOnce  sync.Once
 	mu       sync.Mutex
@@ -149,8 +145,6 @@ func (h *Handler) routes() *http.ServeMux {
 	return h.mux
 }
 
-type routeKey struct{}
-
 // ServeHTTP validates r against the documents, serves it, and validates the
 // answer before sending it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -161,78 +155,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", "read body: "+err.Error())
-		return
-	}
-	reset := func() { r.Body = io.NopCloser(bytes.NewReader(body)) }
-	reset()
-	route, params, err := h.specs.findRoute(r)
-	if err != nil {
-		h.violation(fmt.Errorf("hubspottest: request not in HubSpot's documents: %w", err))
-		writeError(w, http.StatusNotFound, "OBJECT_NOT_FOUND", err.Error())
-		return
-	}
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: validationOptions}
-	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-		h.violation(fmt.Errorf("hubspottest: invalid request %s %s: %w", r.Method, r.URL.Path, err))
-		writeError(w, http.StatusBadRequest, "VALIDATION_ERROR", err.Error())
-		return
-	}
-	reset()
-	rec := &recorder{header: http.Header{}}
-	mux.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, route)))
-	if rec.status == 0 && rec.body.Len() == 0 && !rec.wrote {
-		return // the client went away during an injected delay
-	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	// A fault that answers 200 sends malformed JSON on purpose, and a 204
-	// has no body to check (the documents describe only the token
-	// revocation's errors, not its empty success).
-	if !(rec.fault && status < 300) && status != http.StatusNoContent {
-		out := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: in,
-			Status:                 status,
-			Header:                 rec.header,
-			Body:                   io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-			Options:                validationOptions,
-		}
-		if err := openapi3filter.ValidateResponse(r.Context(), out); err != nil {
-			h.violation(fmt.Errorf("hubspottest: invalid response to %s %s (%d): %w", r.Method, r.URL.Path, status, err))
-		}
-	}
-	for k, v := range rec.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(rec.body.Bytes())
-}
-
-// recorder buffers an answer so it can be validated before it is sent.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-	wrote  bool
-	fault  bool // an injected fault answered
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.wrote = true
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(b)
+	h.specs.Serve(w, r, mux, connectortest.Checks{
+		Violation: h.violation,
+		Refuse: func(w http.ResponseWriter, status int, msg string) {
+			category := "VALIDATION_ERROR"
+			if status == http.StatusNotFound {
+				category = "OBJECT_NOT_FOUND"
+			}
+			writeError(w, status, category, msg)
+		},
+	})
 }
 
 // intercept applies the Backend's next injected fault; it reports whether
@@ -241,9 +173,7 @@ func (h *Handler) intercept(w http.ResponseWriter, r *http.Request) bool {
 	if !h.Backend.Intercept(w, r, errorBody) {
 		return false
 	}
-	if rec, ok := w.(*recorder); ok {
-		rec.fault = true
-	}
+	connectortest.MarkFault(w)
 	return true
 }
 
@@ -317,7 +247,4 @@ func newUUID() string {
 }
 
 // route returns the operation the validator matched, or nil.
-func route(r *http.Request) *routers.Route {
-	rt, _ := r.Context().Value(routeKey{}).(*routers.Route)
-	return rt
-}
+func route(r *http.Request) *routers.Route { return connectortest.Route(r) }

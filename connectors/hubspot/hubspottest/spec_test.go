@@ -19,15 +19,22 @@ func TestSpecsDir(t *testing.T) {
 		t.Errorf("SpecsDir() = %s", dir)
 	}
 	t.Run("Env", func(t *testing.T) {
-		t.Setenv(SpecsDirEnv, dir)
+		t.Setenv(connectortest.SpecsDirEnv, dir)
+		if got, err := SpecsDir(); err != nil || got != dir {
+			t.Errorf("SpecsDir() = %q, %v; want %q", got, err, dir)
+		}
+	})
+	t.Run("EnvSpecsFolder", func(t *testing.T) {
+		// The folder of every vendor's documents serves every fake.
+		t.Setenv(connectortest.SpecsDirEnv, filepath.Dir(dir))
 		if got, err := SpecsDir(); err != nil || got != dir {
 			t.Errorf("SpecsDir() = %q, %v; want %q", got, err, dir)
 		}
 	})
 	t.Run("EnvWrong", func(t *testing.T) {
-		t.Setenv(SpecsDirEnv, t.TempDir())
-		if _, err := SpecsDir(); err == nil || !strings.Contains(err.Error(), SpecsDirEnv) {
-			t.Errorf("err = %v, want one naming %s", err, SpecsDirEnv)
+		t.Setenv(connectortest.SpecsDirEnv, t.TempDir())
+		if _, err := SpecsDir(); err == nil || !strings.Contains(err.Error(), connectortest.SpecsDirEnv) {
+			t.Errorf("err = %v, want one naming %s", err, connectortest.SpecsDirEnv)
 		}
 	})
 }

@@ -46,17 +46,12 @@
 package pipedrivetest
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
 	"github.com/crmsync/crmsync/connectors/connectortest"
@@ -114,7 +109,7 @@ type Handler struct {
 	// Now is the clock tokens expire by; nil means time.Now.
 	Now func() time.Time
 
-	specs     *specs
+	specs     *connectortest.Spec
 	mux       *http.ServeMux
 	muxOnce   sync.Mutex
 	mu        sync.Mutex
@@ -216,102 +211,28 @@ func (h *Handler) api(m *http.ServeMux, pattern string, fn http.HandlerFunc) {
 	})
 }
 
-type routeKey struct{}
-
 // ServeHTTP validates r against the documents, counts it against the rate
 // window, serves it, and validates the answer before sending it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mux := h.routes()
 	api := strings.HasPrefix(r.URL.Path, "/v1/") || strings.HasPrefix(r.URL.Path, "/api/v2/")
-	limited := false
-	if api {
-		limited = h.countRequest(w.Header(), r)
+	limited := api && h.countRequest(w.Header(), r)
+	refuseLimited := func(w http.ResponseWriter) bool {
+		if limited {
+			writeRateLimited(w)
+		}
+		return limited
 	}
 	// Token revocation is documented in Pipedrive's guides
 	// (pipedrive.readme.io/docs/app-uninstallation), not in the OpenAPI
 	// documents, so there is nothing to validate it against.
 	if h.NoValidation || h.specs == nil || r.URL.Path == "/oauth/revoke" {
-		if limited {
-			writeRateLimited(w)
-			return
+		if !refuseLimited(w) {
+			mux.ServeHTTP(w, r)
 		}
-		mux.ServeHTTP(w, r)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
-		return
-	}
-	reset := func() { r.Body = io.NopCloser(bytes.NewReader(body)) }
-	reset()
-	route, params, err := h.specs.findRoute(r)
-	if err != nil {
-		h.violation(fmt.Errorf("pipedrivetest: request not in Pipedrive's documents: %w", err))
-		writeError(w, http.StatusNotFound, err.Error())
-		return
-	}
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: validationOptions}
-	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-		h.violation(fmt.Errorf("pipedrivetest: invalid request %s %s: %w", r.Method, r.URL.Path, err))
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if limited {
-		writeRateLimited(w)
-		return
-	}
-	reset()
-	rec := &recorder{header: http.Header{}}
-	mux.ServeHTTP(rec, r.WithContext(context.WithValue(r.Context(), routeKey{}, route)))
-	if !rec.wrote {
-		return // the client went away during an injected delay
-	}
-	status := rec.status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	// A fault that answers 200 sends malformed JSON on purpose.
-	if !(rec.fault && status < 300) {
-		out := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: in,
-			Status:                 status,
-			Header:                 rec.header,
-			Body:                   io.NopCloser(bytes.NewReader(rec.body.Bytes())),
-			Options:                validationOptions,
-		}
-		if err := openapi3filter.ValidateResponse(r.Context(), out); err != nil {
-			h.violation(fmt.Errorf("pipedrivetest: invalid response to %s %s (%d): %w", r.Method, r.URL.Path, status, err))
-		}
-	}
-	for k, v := range rec.header {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(rec.body.Bytes())
-}
-
-// recorder buffers an answer so it can be validated before it is sent.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-	wrote  bool
-	fault  bool // an injected fault answered
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-
-func (r *recorder) WriteHeader(status int) {
-	if r.status == 0 {
-		r.status = status
-	}
-	r.wrote = true
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.body.Write(b)
+	h.specs.Serve(w, r, mux, connectortest.Checks{Violation: h.violation, Refuse: writeError, Before: refuseLimited})
 }
 
 // intercept applies the Backend's next injected fault; it reports whether
@@ -320,9 +241,7 @@ func (h *Handler) intercept(w http.ResponseWriter, r *http.Request) bool {
 	if !h.Backend.Intercept(w, r, errorBody) {
 		return false
 	}
-	if rec, ok := w.(*recorder); ok {
-		rec.fault = true
-	}
+	connectortest.MarkFault(w)
 	return true
 }
 
@@ -388,7 +307,4 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 // route returns the operation the validator matched, or nil.
-func route(r *http.Request) *routers.Route {
-	rt, _ := r.Context().Value(routeKey{}).(*routers.Route)
-	return rt
-}
+func route(r *http.Request) *routers.Route { return connectortest.Route(r) }

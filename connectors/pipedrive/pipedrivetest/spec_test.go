@@ -23,16 +23,16 @@ func TestSpecsDir(t *testing.T) {
 	}
 	for name, env := range map[string]string{"Env": dir, "EnvParent": filepath.Dir(dir)} {
 		t.Run(name, func(t *testing.T) {
-			t.Setenv(SpecsDirEnv, env)
+			t.Setenv(connectortest.SpecsDirEnv, env)
 			if got, err := SpecsDir(); err != nil || got != dir {
 				t.Errorf("SpecsDir() = %q, %v; want %q", got, err, dir)
 			}
 		})
 	}
 	t.Run("EnvWrong", func(t *testing.T) {
-		t.Setenv(SpecsDirEnv, t.TempDir())
-		if _, err := SpecsDir(); err == nil || !strings.Contains(err.Error(), SpecsDirEnv) {
-			t.Errorf("err = %v, want one naming %s", err, SpecsDirEnv)
+		t.Setenv(connectortest.SpecsDirEnv, t.TempDir())
+		if _, err := SpecsDir(); err == nil || !strings.Contains(err.Error(), connectortest.SpecsDirEnv) {
+			t.Errorf("err = %v, want one naming %s", err, connectortest.SpecsDirEnv)
 		}
 	})
 }
@@ -54,12 +54,12 @@ func TestSpecs_Route(t *testing.T) {
 		{"POST", "/oauth/token/", "refresh-tokens"},
 	} {
 		r := httptest.NewRequest(tc.method, tc.path, nil)
-		route, _, err := s.findRoute(r)
+		route, _, err := s.FindRoute(r)
 		if err != nil || route.Operation.OperationID != tc.wantOp {
 			t.Errorf("%s %s: route %v, %v; want %s", tc.method, tc.path, route, err, tc.wantOp)
 		}
 	}
-	if _, _, err := s.findRoute(httptest.NewRequest("GET", "/users", nil)); err == nil {
+	if _, _, err := s.FindRoute(httptest.NewRequest("GET", "/users", nil)); err == nil {
 		t.Error("GET /users (no prefix) routed")
 	}
 }
