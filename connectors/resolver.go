@@ -78,20 +78,35 @@ type Resolver struct {
 }
 
 type resolved struct {
-	conn    Connector
-	tokens  *TokenSource
-	expires time.Time
+	conn      Connector
+	tokens    *TokenSource
+	revokeURL string // Info.RevokeURL's, "" when the vendor has none
+	expires   time.Time
 }
 
 // ConnectorFor returns the connector of account id. It returns an error
 // wrapping ErrUnauthorized when the account needs relinking or is
 // disconnected, and the store's error when the account is unknown.
 func (r *Resolver) ConnectorFor(ctx context.Context, id int64) (Connector, error) {
+	c, err := r.resolve(ctx, id)
+	return c.conn, err
+}
+
+// TokenSource returns the token source of account id, building the
+// connector if needed (web's "test connection" and revocation use it).
+func (r *Resolver) TokenSource(ctx context.Context, id int64) (*TokenSource, error) {
+	c, err := r.resolve(ctx, id)
+	return c.tokens, err
+}
+
+// resolve returns account id's cached connector, building it (once, for
+// every concurrent caller) when it is missing or stale.
+func (r *Resolver) resolve(ctx context.Context, id int64) (resolved, error) {
 	r.mu.Lock()
 	c, ok := r.cache[id]
 	r.mu.Unlock()
 	if ok && time.Now().Before(c.expires) {
-		return c.conn, nil
+		return c, nil
 	}
 	v, err, _ := r.builds.Do(strconv.FormatInt(id, 10), func() (any, error) {
 		c, err := r.build(ctx, id)
@@ -104,23 +119,12 @@ func (r *Resolver) ConnectorFor(ctx context.Context, id int64) (Connector, error
 		}
 		r.cache[id] = c
 		r.mu.Unlock()
-		return c.conn, nil
+		return c, nil
 	})
 	if err != nil {
-		return nil, err
+		return resolved{}, err
 	}
-	return v.(Connector), nil
-}
-
-// TokenSource returns the token source of account id, building the
-// connector if needed (web's "test connection" and revocation use it).
-func (r *Resolver) TokenSource(ctx context.Context, id int64) (*TokenSource, error) {
-	if _, err := r.ConnectorFor(ctx, id); err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cache[id].tokens, nil
+	return v.(resolved), nil
 }
 
 // Invalidate drops the cached connector of account id.
@@ -197,5 +201,9 @@ func (r *Resolver) build(ctx context.Context, id int64) (resolved, error) {
 	if ttl <= 0 {
 		ttl = DefaultResolverTTL
 	}
-	return resolved{conn: conn, tokens: ts, expires: time.Now().Add(ttl)}, nil
+	c := resolved{conn: conn, tokens: ts, expires: time.Now().Add(ttl)}
+	if info.RevokeURL != nil {
+		c.revokeURL = info.RevokeURL(baseURL)
+	}
+	return c, nil
 }

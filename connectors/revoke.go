@@ -23,30 +23,18 @@ var ErrNoRevocation = errors.New("the crm has no token revocation endpoint")
 // deleted here. It sends the stored token as it is, without refreshing it
 // first, and returns ErrNoRevocation when the connector names no endpoint.
 func (r *Resolver) Revoke(ctx context.Context, id int64) error {
-	ts, err := r.TokenSource(ctx, id)
+	c, err := r.resolve(ctx, id)
 	if err != nil {
 		return err
 	}
-	acct, err := r.Accounts.FindAccount(ctx, id)
-	if err != nil {
-		return fmt.Errorf("connectors: account %d: %w", id, err)
-	}
-	info, err := Lookup(acct.Connector)
-	if err != nil {
-		return err
-	}
-	if info.RevokeURL == nil {
+	if c.revokeURL == "" {
 		return ErrNoRevocation
 	}
-	baseURL := acct.BaseURL
-	if baseURL == "" {
-		baseURL = info.DefaultBaseURL
-	}
-	tok, err := ts.load(ctx)
+	tok, err := c.tokens.load(ctx)
 	if err != nil {
 		return err
 	}
-	return revoke(ctx, ts.HTTPClient, info.RevokeURL(baseURL), ts.Config, tok)
+	return revoke(ctx, c.tokens.HTTPClient, c.revokeURL, c.tokens.Config, tok)
 }
 
 // revoke sends one RFC 7009 revocation request for tok's refresh token (its
