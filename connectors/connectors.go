@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -195,6 +196,37 @@ var (
 	ErrInvalid      = errors.New("rejected by crm") // permanent: do not retry
 	ErrUnsupported  = errors.New("not supported by this crm")
 )
+
+// maxErrorDetail bounds the vendor text StatusError quotes.
+const maxErrorDetail = 300
+
+// StatusError maps a failed HTTP answer onto the error kinds, alike for
+// every CRM: 401 → ErrUnauthorized; 429 → *RateLimitError waiting
+// retryAfter; 404 and 410 → ErrNotFound and ErrInvalid (retrying will not
+// make the record appear); other 4xx → ErrInvalid; anything else (5xx) → a
+// plain error, which callers treat as transient. detail is the vendor's
+// message, "" for none; it is quoted, cut at 300 bytes.
+func StatusError(code int, detail string, retryAfter time.Duration) error {
+	msg := fmt.Sprintf("status %d", code)
+	if detail = strings.TrimSpace(detail); detail != "" {
+		if len(detail) > maxErrorDetail {
+			detail = detail[:maxErrorDetail] + "…"
+		}
+		msg += ": " + detail
+	}
+	switch {
+	case code == http.StatusUnauthorized:
+		return fmt.Errorf("%s: %w", msg, ErrUnauthorized)
+	case code == http.StatusTooManyRequests:
+		return &RateLimitError{RetryAfter: retryAfter}
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return fmt.Errorf("%s: %w: %w", msg, ErrNotFound, ErrInvalid)
+	case code >= 400 && code < 500:
+		return fmt.Errorf("%s: %w", msg, ErrInvalid)
+	default:
+		return errors.New(msg)
+	}
+}
 
 // RateLimitError reports that the CRM throttled us (or would have: the
 // client-side limiter can return it before sending).

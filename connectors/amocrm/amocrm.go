@@ -157,25 +157,19 @@ func (p problem) String() string {
 	return strings.Trim(s, ": ")
 }
 
-// checkStatus maps amo status codes onto the connectors error kinds.
+// checkStatus maps amo's answer onto the connectors error kinds
+// (connectors.StatusError, with amo's problem details).
 func checkStatus(resp *http.Response) error {
 	if resp.StatusCode < 300 {
 		return nil
 	}
 	var p problem
 	_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
-	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
-		return fmt.Errorf("status 401: %w", connectors.ErrUnauthorized)
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return &connectors.RateLimitError{RetryAfter: connectors.RetryAfter(resp)}
-	case resp.StatusCode == http.StatusNotFound:
-		return fmt.Errorf("status 404 %s: %w", p, connectors.ErrNotFound)
-	case resp.StatusCode < 500:
-		return fmt.Errorf("status %d %s: %w", resp.StatusCode, p, connectors.ErrInvalid)
-	default:
-		return fmt.Errorf("status %d %s", resp.StatusCode, p) // transient
+	var wait time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait = connectors.RetryAfter(resp)
 	}
+	return connectors.StatusError(resp.StatusCode, p.String(), wait)
 }
 
 // links is amo's HAL pagination.

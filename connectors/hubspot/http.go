@@ -20,8 +20,6 @@ const (
 	// defaultRetryAfter is HubSpot's rolling window, used when a 429
 	// names no wait (HubSpot promises no Retry-After: API-NOTES §3.6).
 	defaultRetryAfter = 10 * time.Second
-	// maxErrorMessage bounds the vendor text quoted in an error.
-	maxErrorMessage = 300
 )
 
 // do sends one JSON request and decodes the JSON answer into out (nil: the
@@ -72,37 +70,24 @@ type apiError struct {
 	} `json:"errors"`
 }
 
-// checkStatus maps HubSpot's status codes onto the connectors error kinds:
-// 401 → ErrUnauthorized; 429 → *RateLimitError; 404 → ErrNotFound (and
-// ErrInvalid: retrying will not make the record appear); other 4xx →
-// ErrInvalid with HubSpot's message; 5xx → a plain error, which callers
-// treat as transient. It reads the body of a failed response.
+// checkStatus maps HubSpot's answer onto the connectors error kinds
+// (connectors.StatusError, with HubSpot's message). It reads the body of a
+// failed response.
 func checkStatus(resp *http.Response) error {
-	code := resp.StatusCode
-	if code >= 200 && code < 300 {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	var e apiError
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_ = json.Unmarshal(raw, &e) // best effort: the message is a courtesy
-	msg := e.text()
-	switch {
-	case code == http.StatusUnauthorized:
-		return fmt.Errorf("status 401%s: %w", msg, connectors.ErrUnauthorized)
-	case code == http.StatusTooManyRequests:
-		return &connectors.RateLimitError{RetryAfter: retryAfter(resp.Header, e.PolicyName)}
-	case code == http.StatusNotFound:
-		return fmt.Errorf("status 404%s: %w: %w", msg, connectors.ErrNotFound, connectors.ErrInvalid)
-	case code >= 400 && code < 500:
-		return fmt.Errorf("status %d%s: %w", code, msg, connectors.ErrInvalid)
-	default:
-		return fmt.Errorf("status %d%s", code, msg) // transient: retry
+	var wait time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait = retryAfter(resp.Header, e.PolicyName)
 	}
+	return connectors.StatusError(resp.StatusCode, e.text(), wait)
 }
 
-// text renders the vendor's message for an error string: ": CATEGORY:
-// message", cut short. HubSpot's messages name properties and values, never
-// credentials.
+// text is the error's message, with its category.
 func (e apiError) text() string {
 	msg := e.Message
 	if msg == "" && len(e.Errors) > 0 {
@@ -111,13 +96,7 @@ func (e apiError) text() string {
 	if e.Category != "" {
 		msg = strings.TrimSuffix(e.Category+": "+msg, ": ")
 	}
-	if msg == "" {
-		return ""
-	}
-	if len(msg) > maxErrorMessage {
-		msg = msg[:maxErrorMessage] + "…"
-	}
-	return ": " + msg
+	return msg
 }
 
 // retryAfter reads how long HubSpot wants us to wait: Retry-After (seconds

@@ -54,7 +54,7 @@ func TestCheckStatus(t *testing.T) {
 		{name: "BadGateway", status: 502, body: `<html>bad gateway</html>`,
 			want: &want{isNot: kinds, text: "status 502"}},
 		{name: "LongMessage", status: 400, body: `{"message":"` + strings.Repeat("x", 1000) + `"}`,
-			want: &want{is: []error{connectors.ErrInvalid}, text: strings.Repeat("x", maxErrorMessage) + "…"}},
+			want: &want{is: []error{connectors.ErrInvalid}, text: strings.Repeat("x", 300) + "…"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

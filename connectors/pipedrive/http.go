@@ -18,8 +18,6 @@ import (
 const (
 	// maxResponse bounds how much of a response body is read.
 	maxResponse = 8 << 20
-	// maxErrorMessage bounds the vendor text quoted in an error.
-	maxErrorMessage = 300
 	// burstWindow is Pipedrive's rate-limit window, the wait a 429 that
 	// names none gets.
 	burstWindow = 2 * time.Second
@@ -118,42 +116,24 @@ func (e apiError) text() string {
 	if msg == "" {
 		msg = e.Message
 	}
-	msg = strings.TrimSpace(msg)
-	if msg == "" {
-		return ""
-	}
-	if len(msg) > maxErrorMessage {
-		msg = msg[:maxErrorMessage] + "…"
-	}
-	return ": " + msg
+	return msg
 }
 
-// checkStatus maps Pipedrive's status codes onto the connectors error
-// kinds: 401 → ErrUnauthorized; 429 → *RateLimitError (Retry-After, else
-// x-ratelimit-reset, else the 2-second window); 404 and 410 → ErrNotFound
-// and ErrInvalid (retrying will not make the record appear); other 4xx →
-// ErrInvalid; 5xx → a plain error, which callers treat as transient.
+// checkStatus maps Pipedrive's answer onto the connectors error kinds
+// (connectors.StatusError, with Pipedrive's message); a 429 waits for
+// Retry-After, else x-ratelimit-reset, else the 2-second window.
 func checkStatus(resp *http.Response) error {
-	code := resp.StatusCode
-	if code >= 200 && code < 300 {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	var e apiError
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_ = json.Unmarshal(raw, &e) // best effort: the message is a courtesy
-	msg := e.text()
-	switch {
-	case code == http.StatusUnauthorized:
-		return fmt.Errorf("status 401%s: %w", msg, connectors.ErrUnauthorized)
-	case code == http.StatusTooManyRequests:
-		return &connectors.RateLimitError{RetryAfter: retryAfter(resp)}
-	case code == http.StatusNotFound || code == http.StatusGone:
-		return fmt.Errorf("status %d%s: %w: %w", code, msg, connectors.ErrNotFound, connectors.ErrInvalid)
-	case code >= 400 && code < 500:
-		return fmt.Errorf("status %d%s: %w", code, msg, connectors.ErrInvalid)
-	default:
-		return fmt.Errorf("status %d%s", code, msg) // transient: retry
+	var wait time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests {
+		wait = retryAfter(resp)
 	}
+	return connectors.StatusError(resp.StatusCode, e.text(), wait)
 }
 
 // retryAfter is how long a 429 asks us to wait.
