@@ -144,12 +144,11 @@ func withOwner(ctx context.Context) context.Context {
 	return context.WithValue(ctx, ownerKey{}, id+"/"+hex.EncodeToString(b))
 }
 
-// owner is the lease owner of the running execution (withOwner).
+// owner is the lease owner that withOwner gave the running execution;
+// both task handlers set one on entry.
 func owner(ctx context.Context) string {
-	if own, ok := ctx.Value(ownerKey{}).(string); ok {
-		return own
-	}
-	return owner(withOwner(ctx)) // outside a task's entry point: an owner of its own
+	own, _ := ctx.Value(ownerKey{}).(string)
+	return own
 }
 
 // finalAttempt reports whether a failure now archives the task.
