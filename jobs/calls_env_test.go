@@ -368,11 +368,11 @@ func (env *callsEnv) eventRows(t *testing.T) (events, calls int) {
 // contact, owned by userAnna, so delivery needs no CRM lookup.
 func (env *callsEnv) route(t *testing.T, callIDs ...string) {
 	t.Helper()
-	batch := map[string]telephony.Decision{}
+	var batch []telephony.CallDecision
 	for _, id := range callIDs {
-		batch[id] = telephony.Decision{Outcome: telephony.OutcomeRouted, Reason: "test", TenantID: env.tenant.ID,
+		batch = append(batch, telephony.CallDecision{CallID: id, Decision: telephony.Decision{Outcome: telephony.OutcomeRouted, Reason: "test", TenantID: env.tenant.ID,
 			Caller: customer, DID: ourDID, AccountID: env.acct.ID, EntityKind: string(connectors.KindContact),
-			EntityID: env.contact, CRMUserID: userAnna, EmployeeID: env.emps[userAnna].ID}
+			EntityID: env.contact, CRMUserID: userAnna, EmployeeID: env.emps[userAnna].ID}})
 	}
 	if err := env.db.RecordDecisions(context.Background(), batch); err != nil {
 		t.Fatal(err)

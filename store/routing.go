@@ -1,16 +1,21 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/crmsync/crmsync/connectors"
 	"github.com/crmsync/crmsync/mapping"
+	"github.com/crmsync/crmsync/migrations"
 	"github.com/crmsync/crmsync/telephony"
 )
 
@@ -109,33 +114,53 @@ func (db *DB) HookAccountIDs(ctx context.Context, connector, externalID string) 
 // under both engines' parameter limits.
 const decisionBatch = 500
 
+// decisionColumns are route_decisions' columns as the router writes them,
+// in the order of decisionRow.values.
+var decisionColumns = []string{"tenant_id", "sip_call_id", "caller", "did", "account_id", "entity_kind",
+	"entity_id", "crm_user_id", "employee_id", "outcome", "reason", "latency_us", "cache", "created_at"}
+
 // RecordDecision keeps one routing decision answered for the SIP Call-ID
 // sipCallID; see RecordDecisions.
 func (db *DB) RecordDecision(ctx context.Context, d telephony.Decision, sipCallID string) error {
-	return db.RecordDecisions(ctx, map[string]telephony.Decision{sipCallID: d})
+	return db.RecordDecisions(ctx, []telephony.CallDecision{{CallID: sipCallID, Decision: d}})
 }
 
-// RecordDecisions keeps the routing decisions of a batch, keyed by SIP
-// Call-ID, in one transaction with multi-row inserts. The first decision
-// recorded for a (tenant, call id) wins: a retransmitted INVITE answered
-// again, or a decision recorded twice, is skipped. Decisions without a
-// tenant (an unknown DID) or a call id are not kept. created_at is the
-// time of the write (the router flushes every few hundred milliseconds).
-func (db *DB) RecordDecisions(ctx context.Context, batch map[string]telephony.Decision) error {
-	ids := make([]string, 0, len(batch))
-	for id, d := range batch {
-		if id != "" && d.TenantID != 0 {
-			ids = append(ids, id)
-		}
-	}
-	if len(ids) == 0 {
+// RecordDecisions keeps the routing decisions of a batch. The first
+// decision recorded for a (tenant, call id) wins, within the batch and
+// across batches: a retransmitted INVITE answered again, or a decision
+// recorded twice, is skipped. Decisions without a tenant (an unknown DID)
+// or a call id are not kept. created_at is the time of the write (the
+// router flushes every few hundred milliseconds). The batch is written
+// whole or not at all; batch itself is not changed.
+//
+// On PostgreSQL the batch goes in with one COPY: the router records every
+// call it answers, and at tens of thousands of calls a second a multi-row
+// INSERT cost both processes far more (bind parameters encoded one by one,
+// ON CONFLICT's speculative insertion; see BenchmarkDB_RecordDecisions).
+// COPY has no ON CONFLICT, so a batch holding an already-recorded call
+// fails as a whole on the unique (tenant_id, sip_call_id) index and is
+// then written with INSERT … ON CONFLICT DO NOTHING, which skips that
+// call. That happens only when an answer was lost and the PBX's
+// retransmitted INVITE was answered in a later batch.
+func (db *DB) RecordDecisions(ctx context.Context, batch []telephony.CallDecision) error {
+	rows := decisionRows(batch)
+	if len(rows) == 0 {
 		return nil
 	}
-	slices.Sort(ids) // a stable order keeps concurrent batches from deadlocking
+	now := db.Now()
+	if db.dialect == migrations.Postgres {
+		err := formatError(db.copyDecisions(ctx, rows, now))
+		if telephony.ErrorCode(err) != telephony.EConflict {
+			if err != nil {
+				return fmt.Errorf("record routing decisions: %w", err)
+			}
+			return nil
+		}
+		// A call of the batch was recorded before: INSERT below skips it.
+	}
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
-		for start := 0; start < len(ids); start += decisionBatch {
-			chunk := ids[start:min(start+decisionBatch, len(ids))]
-			if err := insertDecisions(ctx, tx, chunk, batch, db.Now()); err != nil {
+		for start := 0; start < len(rows); start += decisionBatch {
+			if err := insertDecisions(ctx, tx, rows[start:min(start+decisionBatch, len(rows))], now); err != nil {
 				return err
 			}
 		}
@@ -147,25 +172,85 @@ func (db *DB) RecordDecisions(ctx context.Context, batch map[string]telephony.De
 	return nil
 }
 
-// insertDecisions inserts the decisions of ids, skipping those already
-// recorded for their (tenant, call id).
-func insertDecisions(ctx context.Context, tx *sqlx.Tx, ids []string, batch map[string]telephony.Decision, now time.Time) error {
-	if len(ids) == 0 {
+// decisionRows are the decisions of batch worth keeping, ordered by
+// (tenant, call id) and with the first decision per call only. The stable
+// order also keeps concurrent batches from deadlocking on the index.
+func decisionRows(batch []telephony.CallDecision) []*telephony.CallDecision {
+	rows := make([]*telephony.CallDecision, 0, len(batch))
+	for i := range batch {
+		if c := &batch[i]; c.CallID != "" && c.Decision.TenantID != 0 {
+			rows = append(rows, c)
+		}
+	}
+	slices.SortStableFunc(rows, func(a, b *telephony.CallDecision) int {
+		if c := cmp.Compare(a.Decision.TenantID, b.Decision.TenantID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.CallID, b.CallID)
+	})
+	return slices.CompactFunc(rows, func(a, b *telephony.CallDecision) bool {
+		return a.Decision.TenantID == b.Decision.TenantID && a.CallID == b.CallID
+	})
+}
+
+// copyDecisions writes rows with one COPY on a pgx connection taken from
+// the pool (database/sql has no COPY).
+func (db *DB) copyDecisions(ctx context.Context, rows []*telephony.CallDecision, now time.Time) error {
+	conn, err := db.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		pc := driverConn.(*stdlib.Conn).Conn()
+		_, err := pc.CopyFrom(ctx, pgx.Identifier{"route_decisions"}, decisionColumns,
+			&decisionSource{rows: rows, now: now, i: -1})
+		return err
+	})
+}
+
+// decisionSource feeds rows to pgx's CopyFrom, one reused row of values at
+// a time.
+type decisionSource struct {
+	rows []*telephony.CallDecision
+	now  time.Time
+	i    int
+	row  [14]any
+}
+
+func (s *decisionSource) Next() bool { s.i++; return s.i < len(s.rows) }
+func (s *decisionSource) Err() error { return nil }
+
+func (s *decisionSource) Values() ([]any, error) {
+	c := s.rows[s.i]
+	s.row = decisionValues(c, s.now)
+	return s.row[:], nil
+}
+
+// decisionValues are c's values for decisionColumns.
+func decisionValues(c *telephony.CallDecision, now time.Time) [14]any {
+	d := &c.Decision
+	return [14]any{d.TenantID, c.CallID, d.Caller, d.DID, nullInt(d.AccountID), d.EntityKind, d.EntityID,
+		d.CRMUserID, nullInt(d.EmployeeID), string(d.Outcome), d.Reason, d.Latency.Microseconds(), string(d.Cache), now}
+}
+
+// insertDecisions inserts rows, skipping the calls already recorded for
+// their (tenant, call id).
+func insertDecisions(ctx context.Context, tx *sqlx.Tx, rows []*telephony.CallDecision, now time.Time) error {
+	if len(rows) == 0 {
 		return nil
 	}
 	const row = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	query := make([]byte, 0, 256+len(ids)*(len(row)+2))
-	query = append(query, `INSERT INTO route_decisions (tenant_id, sip_call_id, caller, did, account_id, entity_kind,
-		entity_id, crm_user_id, employee_id, outcome, reason, latency_us, cache, created_at) VALUES `...)
-	args := make([]any, 0, len(ids)*14)
-	for i, id := range ids {
+	query := make([]byte, 0, 256+len(rows)*(len(row)+2))
+	query = append(query, "INSERT INTO route_decisions ("+strings.Join(decisionColumns, ", ")+") VALUES "...)
+	args := make([]any, 0, len(rows)*len(decisionColumns))
+	for i, c := range rows {
 		if i > 0 {
 			query = append(query, ", "...)
 		}
 		query = append(query, row...)
-		d := batch[id]
-		args = append(args, d.TenantID, id, d.Caller, d.DID, nullInt(d.AccountID), d.EntityKind, d.EntityID,
-			d.CRMUserID, nullInt(d.EmployeeID), string(d.Outcome), d.Reason, d.Latency.Microseconds(), string(d.Cache), now)
+		v := decisionValues(c, now)
+		args = append(args, v[:]...)
 	}
 	// The unique (tenant_id, sip_call_id) index keeps the first decision.
 	query = append(query, " ON CONFLICT (tenant_id, sip_call_id) DO NOTHING"...)

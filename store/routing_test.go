@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -100,9 +101,10 @@ func TestDB_RecordDecisions(t *testing.T) {
 			EntityKind: "lead", EntityID: "9002", CRMUserID: "101", Cache: telephony.CacheMiss, Latency: 1234 * time.Microsecond}
 		fallback := telephony.Decision{Outcome: telephony.OutcomeFallback, Reason: "no open lead", TenantID: b.ID,
 			Caller: "+380671234567", DID: "+380449999999", Cache: telephony.CacheLocal}
-		err := db.RecordDecisions(ctx, map[string]telephony.Decision{
-			"call-a": routed, "call-b": fallback,
-			"no-tenant": {Outcome: telephony.OutcomeFallback, Reason: "unknown DID"},
+		err := db.RecordDecisions(ctx, []telephony.CallDecision{
+			{CallID: "call-a", Decision: routed}, {CallID: "call-b", Decision: fallback},
+			{CallID: "no-tenant", Decision: telephony.Decision{Outcome: telephony.OutcomeFallback, Reason: "unknown DID"}},
+			{CallID: "", Decision: routed}, // no call id: not kept
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -147,10 +149,11 @@ func TestDB_RecordDecisions(t *testing.T) {
 func TestDB_RecordDecisions_Batch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		tn := MustTenant(t, db, "Busy")
-		batch := map[string]telephony.Decision{}
+		var batch []telephony.CallDecision
 		for i := range 1200 { // more than one INSERT's worth
-			batch[string(rune('a'+i%26))+time.Duration(i).String()] = telephony.Decision{
-				Outcome: telephony.OutcomeFallback, Reason: "r", TenantID: tn.ID, Cache: telephony.CacheLocal}
+			batch = append(batch, telephony.CallDecision{CallID: string(rune('a'+i%26)) + time.Duration(i).String(),
+				Decision: telephony.Decision{Outcome: telephony.OutcomeFallback, Reason: "r", TenantID: tn.ID,
+					Cache: telephony.CacheLocal}})
 		}
 		if err := db.RecordDecisions(context.Background(), batch); err != nil {
 			t.Fatal(err)
@@ -161,6 +164,26 @@ func TestDB_RecordDecisions_Batch(t *testing.T) {
 		var n int
 		if err := db.SQL().Get(&n, `SELECT COUNT(*) FROM route_decisions`); err != nil || n != 1200 {
 			t.Errorf("%d rows, %v; want 1200", n, err)
+		}
+
+		// A batch holding one call recorded before (a retransmitted INVITE
+		// answered in a later batch): the new calls go in, the old call
+		// keeps its first decision. On PostgreSQL this is the path where
+		// COPY fails on the unique index and INSERT … ON CONFLICT takes over.
+		mixed := []telephony.CallDecision{{CallID: "a0s", Decision: telephony.Decision{Outcome: telephony.OutcomeRouted,
+			Reason: "second answer", TenantID: tn.ID, Cache: telephony.CacheLocal}}}
+		for i := range 10 {
+			mixed = append(mixed, telephony.CallDecision{CallID: fmt.Sprintf("new-%d", i), Decision: telephony.Decision{
+				Outcome: telephony.OutcomeFallback, Reason: "r", TenantID: tn.ID, Cache: telephony.CacheLocal}})
+		}
+		if err := db.RecordDecisions(context.Background(), mixed); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SQL().Get(&n, `SELECT COUNT(*) FROM route_decisions`); err != nil || n != 1210 {
+			t.Errorf("%d rows, %v; want 1210", n, err)
+		}
+		if got, _, err := db.DecisionByCallID(context.Background(), tn.ID, "a0s"); err != nil || got.Reason != "r" {
+			t.Errorf("call a0s: reason %q, %v; want the first decision's %q", got.Reason, err, "r")
 		}
 	})
 }

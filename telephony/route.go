@@ -64,6 +64,13 @@ type Decision struct {
 	Latency time.Duration `json:"latency_ns"`
 }
 
+// CallDecision is a decision answered for one call, as the router records
+// it.
+type CallDecision struct {
+	CallID   string // SIP Call-ID
+	Decision Decision
+}
+
 // SIPStatus is the SIP final response code for a decision: 302 for routed
 // and redirect, 404 or 480 for a fallback.
 func (d Decision) SIPStatus() int {

@@ -188,7 +188,7 @@ func runDrain(dsn, redisURL string, events, perCall, concurrency int) (drainResu
 func seedDrain(ctx context.Context, db *store.DB, tn telephony.Tenant, accountID int64, contact string, employeeID int64,
 	calls, perCall int) ([]jobs.CallKey, error) {
 	at := time.Date(2025, 3, 4, 10, 0, 0, 0, time.UTC)
-	decisions := map[string]telephony.Decision{}
+	var decisions []telephony.CallDecision
 	var evs []jobs.CallEvent
 	var keys []jobs.CallKey
 	flush := func() error {
@@ -200,15 +200,16 @@ func seedDrain(ctx context.Context, db *store.DB, tn telephony.Tenant, accountID
 			return err
 		}
 		keys = append(keys, rec.Calls...)
-		decisions, evs = map[string]telephony.Decision{}, nil
+		decisions, evs = nil, nil
 		return nil
 	}
 	dur, yes := int64(60), true
 	for i := range calls {
 		id := fmt.Sprintf("bench-%06d", i)
-		decisions[id] = telephony.Decision{Outcome: telephony.OutcomeRouted, Reason: "bench", TenantID: tn.ID,
-			Caller: "+380671112233", DID: "+380441234567", AccountID: accountID, EntityKind: "contact", EntityID: contact,
-			CRMUserID: "1001", EmployeeID: employeeID}
+		decisions = append(decisions, telephony.CallDecision{CallID: id, Decision: telephony.Decision{
+			Outcome: telephony.OutcomeRouted, Reason: "bench", TenantID: tn.ID, Caller: "+380671112233",
+			DID: "+380441234567", AccountID: accountID, EntityKind: "contact", EntityID: contact, CRMUserID: "1001",
+			EmployeeID: employeeID}})
 		base := jobs.CallEvent{CallID: id, OccurredAt: at, Direction: connectors.Inbound, Caller: "+380671112233", Callee: "+380441234567"}
 		finished := base
 		finished.Kind, finished.Seq, finished.DurationS, finished.Answered = jobs.EventFinished, 3, &dur, &yes

@@ -72,9 +72,8 @@ func countsOf(s series) routerCounts {
 	return routerCounts{
 		stateless:   s.sum("crmsync_router_decisions_total", `path="stateless"`),
 		transaction: s.sum("crmsync_router_decisions_total", `path="transaction"`),
-		written:     s.sum("crmsync_routing_records_total", `result="written"`) + s.sum("crmsync_routing_records_total", `result="duplicate"`),
-		dropped: s.sum("crmsync_routing_records_total", `result="dropped"`) + s.sum("crmsync_routing_records_total", `result="failed"`) +
-			s.sum("crmsync_router_records_dropped_total"),
+		written:     s.sum("crmsync_routing_records_total", `result="written"`),
+		dropped:     s.sum("crmsync_routing_records_total", `result="dropped"`) + s.sum("crmsync_routing_records_total", `result="failed"`),
 	}
 }
 

@@ -13,9 +13,9 @@ import (
 
 // DecisionStore keeps routing decisions; *store.DB satisfies it.
 type DecisionStore interface {
-	// RecordDecisions keeps a batch of decisions keyed by SIP Call-ID; the
-	// first decision kept for a (tenant, call id) wins.
-	RecordDecisions(ctx context.Context, batch map[string]telephony.Decision) error
+	// RecordDecisions keeps a batch of decisions; the first decision kept
+	// for a (tenant, call id) wins, within the batch and across batches.
+	RecordDecisions(ctx context.Context, batch []telephony.CallDecision) error
 }
 
 // Recorder defaults.
@@ -28,10 +28,15 @@ const (
 // Recorder keeps the decisions the router answered, off the SIP path: it
 // implements siprouter.Recorder by buffering decisions in memory and
 // writing them in batches (every FlushInterval, or at once when BatchSize
-// are waiting). Within a batch the first decision per Call-ID wins, as it
-// does in the store, so a retransmitted INVITE is recorded once. While the
-// store is slow or down, at most MaxPending decisions wait; more are
-// dropped and counted. Set the fields, call Open, and Close to flush.
+// are waiting). The store keeps the first decision per Call-ID, so a
+// retransmitted INVITE is recorded once. While the store is slow or down,
+// at most MaxPending decisions wait; more are dropped and counted. Set the
+// fields, call Open, and Close to flush.
+//
+// Record only appends to a slice under a mutex: it runs on the goroutine
+// that answered the INVITE, once per call. The pending slice and the one
+// being written swap places at each flush, so in a steady state recording
+// allocates nothing.
 type Recorder struct {
 	Store         DecisionStore // required
 	FlushInterval time.Duration // DefaultFlushInterval
@@ -42,7 +47,8 @@ type Recorder struct {
 	Logger     *slog.Logger
 
 	mu      sync.Mutex
-	pending map[string]telephony.Decision
+	pending []telephony.CallDecision
+	spare   []telephony.CallDecision // the last batch written, emptied, for reuse
 	kick    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -59,7 +65,7 @@ func (rec *Recorder) Open() error {
 	}
 	records := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crmsync_routing_records_total",
-		Help: "Routing decisions recorded, by result (written, duplicate, dropped, failed).",
+		Help: "Routing decisions recorded, by result (written, dropped, failed).",
 	}, []string{"result"})
 	var err error
 	if rec.Registerer != nil {
@@ -68,7 +74,6 @@ func (rec *Recorder) Open() error {
 		}
 	}
 	rec.records = records
-	rec.pending = map[string]telephony.Decision{}
 	rec.kick = make(chan struct{}, 1)
 	rec.stop = make(chan struct{})
 	rec.done = make(chan struct{})
@@ -83,19 +88,17 @@ func (rec *Recorder) Record(d telephony.Decision, sipCallID string) {
 		return // nothing to scope it by: an unknown DID, a lookup without a call
 	}
 	rec.mu.Lock()
-	_, dup := rec.pending[sipCallID]
-	full := !dup && len(rec.pending) >= rec.MaxPending
-	if !dup && !full {
-		rec.pending[sipCallID] = d
-	}
 	n := len(rec.pending)
+	full := n >= rec.MaxPending
+	if !full {
+		rec.pending = append(rec.pending, telephony.CallDecision{CallID: sipCallID, Decision: d})
+		n++
+	}
 	rec.mu.Unlock()
 	switch {
-	case dup:
-		rec.records.WithLabelValues("duplicate").Inc()
 	case full:
 		rec.records.WithLabelValues("dropped").Inc()
-	case n >= rec.BatchSize:
+	case n == rec.BatchSize:
 		select {
 		case rec.kick <- struct{}{}:
 		default:
@@ -119,39 +122,50 @@ func (rec *Recorder) run() {
 	}
 }
 
+// spareCap is how many batches' worth of array a flushed batch may hold
+// and still be kept for reuse.
+const spareCap = 8
+
 // flush writes what is pending, BatchSize at a time. A failed batch is
 // logged and counted, not retried: decisions are a log, not state.
 func (rec *Recorder) flush() {
 	for {
 		rec.mu.Lock()
-		if len(rec.pending) == 0 {
+		batch := rec.pending
+		if len(batch) == 0 {
 			rec.mu.Unlock()
 			return
 		}
-		batch := rec.pending
-		if len(batch) > rec.BatchSize {
-			batch = make(map[string]telephony.Decision, rec.BatchSize)
-			for id, d := range rec.pending {
-				batch[id] = d
-				delete(rec.pending, id)
-				if len(batch) == rec.BatchSize {
-					break
-				}
-			}
-		} else {
-			rec.pending = make(map[string]telephony.Decision, len(batch))
-		}
+		rec.pending, rec.spare = rec.spare, nil
 		rec.mu.Unlock()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := rec.Store.RecordDecisions(ctx, batch)
-		cancel()
-		if err != nil {
-			rec.records.WithLabelValues("failed").Add(float64(len(batch)))
-			rec.Logger.Error("routing: record decisions", "count", len(batch), "error", err)
-			continue
+
+		for start := 0; start < len(batch); start += rec.BatchSize {
+			rec.write(batch[start:min(start+rec.BatchSize, len(batch))])
 		}
-		rec.records.WithLabelValues("written").Add(float64(len(batch)))
+
+		// Keep the array for the next batch unless an outage grew it.
+		if cap(batch) <= spareCap*rec.BatchSize {
+			clear(batch) // drop the decisions' strings
+			rec.mu.Lock()
+			if rec.spare == nil {
+				rec.spare = batch[:0]
+			}
+			rec.mu.Unlock()
+		}
 	}
+}
+
+// write hands one batch to the store.
+func (rec *Recorder) write(batch []telephony.CallDecision) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := rec.Store.RecordDecisions(ctx, batch)
+	cancel()
+	if err != nil {
+		rec.records.WithLabelValues("failed").Add(float64(len(batch)))
+		rec.Logger.Error("routing: record decisions", "count", len(batch), "error", err)
+		return
+	}
+	rec.records.WithLabelValues("written").Add(float64(len(batch)))
 }
 
 // Close writes what is still queued and stops the writer.
