@@ -59,7 +59,7 @@ func (s *Server) handleInvite(req *sip.Request) {
 			return
 		}
 	}
-	// Only trusted sources get this far (filterUDP, tcpListener), so the
+	// Only trusted sources get this far (serveUDP, tcpListener), so the
 	// source may assert the caller and the tenant.
 	q, anonymous := routeQuery(req, true)
 	d, ok := s.Resolver.Cached(q)

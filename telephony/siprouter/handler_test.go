@@ -2,14 +2,12 @@ package siprouter
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/google/go-cmp/cmp"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crmsync/crmsync/telephony"
 )
@@ -339,32 +337,4 @@ func (m mapResolver) Cached(q telephony.RouteQuery) (telephony.Decision, bool) {
 
 func (m mapResolver) Resolve(_ context.Context, q telephony.RouteQuery) telephony.Decision {
 	return m[q.Caller]
-}
-
-// blockingRecorder blocks every Record call until release is closed.
-type blockingRecorder struct{ release chan struct{} }
-
-func (r blockingRecorder) Record(telephony.Decision, string) { <-r.release }
-
-// TestServer_RecorderNeverBlocks: a stuck Recorder costs dropped records,
-// never a late answer.
-func TestServer_RecorderNeverBlocks(t *testing.T) {
-	rec := blockingRecorder{release: make(chan struct{})}
-	defer close(rec.release) // before Close drains the queue (defers run last first)
-	h := MustHandlerServer(t, tableResolver(map[string]telephony.Decision{knownCaller: routed("+380671110001")}), nil)
-	h.s.Recorder, h.s.RecordQueue = rec, 1
-	h.s.startRecorder()
-
-	for i := range 5 {
-		h.s.handle(request{Branch: fmt.Sprintf("z9hG4bK-%d", i)}.MustParse(t))
-	}
-
-	if got := statuses(h.responses()); !cmp.Equal(got, []int{302, 302, 302, 302, 302}) {
-		t.Errorf("answers = %v, want five 302s", got)
-	}
-	// One record is with the Recorder, one queued; the rest are dropped.
-	reg := h.s.Registerer.(*prometheus.Registry)
-	if got := metricValue(t, reg, "crmsync_router_records_dropped_total", nil); got < 3 {
-		t.Errorf("records dropped = %v, want at least 3", got)
-	}
 }

@@ -74,6 +74,12 @@ func unavailable(reason string) telephony.Decision {
 	return telephony.Decision{Outcome: telephony.OutcomeFallback, Fallback: telephony.FallbackUnavailable, Reason: reason}
 }
 
+// record is one Record call.
+type record struct {
+	d      telephony.Decision
+	callID string
+}
+
 // fakeRecorder sends every Record call to a channel.
 type fakeRecorder struct{ ch chan record }
 
@@ -128,7 +134,6 @@ func MustHandlerServer(tb testing.TB, r Resolver, rec Recorder) *handlerHarness 
 		h.mu.Unlock()
 		return tx, nil
 	}
-	h.s.startRecorder()
 	tb.Cleanup(func() { _ = h.s.Close() })
 	return h
 }

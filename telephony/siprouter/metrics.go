@@ -23,15 +23,14 @@ var outcomes = [...]telephony.Outcome{telephony.OutcomeRouted, telephony.Outcome
 // even when no Registerer is set, so the hot path never checks for nil; the
 // children the hot path uses are looked up once here.
 type metrics struct {
-	requests       *prometheus.CounterVec
-	decisions      *prometheus.CounterVec
-	latency        *prometheus.HistogramVec
-	cache          *prometheus.CounterVec
-	dropped        *prometheus.CounterVec
-	pending        prometheus.Gauge
-	cancelled      prometheus.Counter
-	recordsDropped prometheus.Counter
-	writeErrors    prometheus.Counter
+	requests    *prometheus.CounterVec
+	decisions   *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	cache       *prometheus.CounterVec
+	dropped     *prometheus.CounterVec
+	pending     prometheus.Gauge
+	cancelled   prometheus.Counter
+	writeErrors prometheus.Counter
 
 	invite, ack, cancel, options, other prometheus.Counter
 	cacheHits, cacheMisses              prometheus.Counter
@@ -72,10 +71,6 @@ func newMetrics() *metrics {
 			Name: "crmsync_router_cancelled_total",
 			Help: "INVITEs cancelled by the PBX while waiting on the resolver.",
 		}),
-		recordsDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "crmsync_router_records_dropped_total",
-			Help: "Decisions not given to the Recorder because its queue was full.",
-		}),
 		writeErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "crmsync_router_write_errors_total",
 			Help: "Responses that could not be sent.",
@@ -101,7 +96,7 @@ func newMetrics() *metrics {
 
 func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.decisions, m.latency, m.cache, m.dropped,
-		m.pending, m.cancelled, m.recordsDropped, m.writeErrors}
+		m.pending, m.cancelled, m.writeErrors}
 }
 
 // register registers every collector with r, or none.
@@ -135,7 +130,7 @@ func (m *metrics) unregister(r prometheus.Registerer) {
 	}
 }
 
-// request counts a request by method; ACKs absorbed in filterUDP are
+// request counts a request by method; ACKs absorbed in serveUDP are
 // counted there.
 func (m *metrics) request(method sip.RequestMethod) {
 	switch method {

@@ -33,53 +33,20 @@ type Resolver interface {
 // Recorder keeps the decisions the router answered, e.g. for the call log
 // or the route tester's history.
 //
-// Record is called from a single goroutine, after the answer was sent and
-// never on the SIP path. While it is slow, decisions queue up
-// (Server.RecordQueue); once the queue is full they are dropped and counted
-// in crmsync_router_records_dropped_total. An INVITE retransmitted after a
-// lost stateless answer is answered, and recorded, again: de-duplicate by
-// sipCallID.
+// Record is called once per answered call, right after the answer went
+// out, on the goroutine that sent it: the socket reader for a cached
+// answer. It must return at once and never wait on I/O — buffer, and write
+// elsewhere (routing.Recorder appends to a slice under a mutex and drops,
+// counted, what its store cannot take). It must be safe for concurrent use.
+// An INVITE retransmitted after a lost stateless answer is answered, and
+// recorded, again: de-duplicate by sipCallID.
 type Recorder interface {
 	Record(d telephony.Decision, sipCallID string)
 }
 
-// record is one queued Recorder call.
-type record struct {
-	d      telephony.Decision
-	callID string
-}
-
-// record queues d for the Recorder without ever blocking.
+// record tells the Recorder, if any, about an answered call.
 func (s *Server) record(d telephony.Decision, callID string) {
-	if s.Recorder == nil {
-		return
-	}
-	select {
-	case s.records <- record{d, callID}:
-	default:
-		s.m.recordsDropped.Inc()
-	}
-}
-
-// drainRecords feeds queued decisions to the Recorder until Close, then
-// records what is still queued and returns. Decisions queued after that
-// (from a TCP reader sipgo has not stopped yet) stay in the buffer unrecorded
-// rather than panic on a closed channel.
-func (s *Server) drainRecords() {
-	defer close(s.recordsDone)
-	for {
-		select {
-		case r := <-s.records:
-			s.Recorder.Record(r.d, r.callID)
-		case <-s.stopRecords:
-			for {
-				select {
-				case r := <-s.records:
-					s.Recorder.Record(r.d, r.callID)
-				default:
-					return
-				}
-			}
-		}
+	if s.Recorder != nil {
+		s.Recorder.Record(d, callID)
 	}
 }

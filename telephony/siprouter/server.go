@@ -40,8 +40,6 @@ import (
 const (
 	// DefaultAddr is CRMSYNC_SIP_ADDR's default.
 	DefaultAddr = "127.0.0.1:5060"
-	// DefaultRecordQueue decisions may wait for the Recorder.
-	DefaultRecordQueue = 8192
 	// DefaultMaxWait is telephony.MaxDeadline plus a margin: a resolver
 	// keeps the tenant's deadline itself, so this only catches one that
 	// overruns it.
@@ -70,7 +68,8 @@ type Server struct {
 	Trusted []netip.Prefix
 	// Resolver decides where calls go. Required.
 	Resolver Resolver
-	// Recorder, when set, is told every decision answered, off the SIP path.
+	// Recorder, when set, is told every decision answered, after the answer
+	// went out.
 	Recorder Recorder
 	// Registerer receives the crmsync_router_* metrics; nil: no metrics.
 	Registerer prometheus.Registerer
@@ -87,9 +86,6 @@ type Server struct {
 	// Resolve, should the resolver overrun its own deadline; the call then
 	// gets a not_found fallback. Zero: DefaultMaxWait.
 	MaxWait time.Duration
-	// RecordQueue is how many decisions may wait for the Recorder.
-	// Zero: DefaultRecordQueue.
-	RecordQueue int
 	// UDPReaders is how many goroutines read (and answer on) the UDP
 	// socket. Zero: GOMAXPROCS.
 	UDPReaders int
@@ -98,10 +94,11 @@ type Server struct {
 	trusted []netip.Prefix
 	m       *metrics
 
-	udp   *net.UDPConn
-	tcpLn *net.TCPListener
-	tcp   sync.Map // remote addr string → *tcpConn, for stateless writes
-	tp    *sip.TransportLayer
+	udp     *net.UDPConn
+	udpConn *sip.UDPConnection // udp, as the connection of UDP transactions
+	tcpLn   *net.TCPListener
+	tcp     sync.Map // remote addr string → *tcpConn, for stateless writes
+	tp      *sip.TransportLayer
 
 	// write sends a response's bytes back to where req came from; newTx
 	// makes the server transaction for a cache miss. Tests replace both.
@@ -113,10 +110,6 @@ type Server struct {
 	ctx    context.Context // ends on Close; parent of every Resolve call
 	cancel context.CancelFunc
 	serve  sync.WaitGroup // socket readers
-
-	records     chan record
-	stopRecords chan struct{}
-	recordsDone chan struct{}
 
 	closeOnce sync.Once
 }
@@ -132,24 +125,21 @@ func (s *Server) Open() error {
 	}
 	s.write = s.writeNet
 	s.newTx = s.newNetTx
-	s.tp = sip.NewTransportLayer(net.DefaultResolver, sip.NewParser(), nil,
-		sip.WithTransportLayerLogger(s.log),
-		sip.WithTransportLayerReadFilter(s.filterUDP),
-	)
+	parser := sip.NewParser()
+	s.tp = sip.NewTransportLayer(net.DefaultResolver, parser, nil, sip.WithTransportLayerLogger(s.log))
 	s.tp.OnMessage(s.onMessage)
+	s.udpConn = &sip.UDPConnection{PacketConn: s.udp, PacketAddr: s.udp.LocalAddr().String(), Listener: true}
 
 	readers := s.UDPReaders
 	if readers <= 0 {
 		readers = runtime.GOMAXPROCS(0)
 	}
-	// Several ServeUDP calls on one socket give several readers: each reads
-	// a datagram, parses it and answers it inline, so the answering scales
-	// over cores while the kernel hands each datagram to one reader.
+	// Each reader reads a datagram, parses it and answers it inline, so the
+	// answering scales over cores.
 	for range readers {
-		s.serve.Go(func() { s.serveErr("udp", s.tp.ServeUDP(s.udp)) })
+		s.serve.Go(func() { s.serveErr("udp", s.serveUDP(parser)) })
 	}
 	s.serve.Go(func() { s.serveErr("tcp", s.tp.ServeTCP(tcpListener{s.tcpLn, s})) })
-	s.startRecorder()
 	s.log.Info("sip router listening", "addr", s.UDPAddr().String(), "transports", "udp,tcp")
 	return nil
 }
@@ -188,21 +178,6 @@ func unmapBits(p netip.Prefix) int {
 		return 96
 	}
 	return 0
-}
-
-func (s *Server) startRecorder() {
-	n := s.RecordQueue
-	if n <= 0 {
-		n = DefaultRecordQueue
-	}
-	s.records = make(chan record, n)
-	s.stopRecords = make(chan struct{})
-	s.recordsDone = make(chan struct{})
-	if s.Recorder == nil {
-		close(s.recordsDone)
-		return
-	}
-	go s.drainRecords()
 }
 
 func (s *Server) serveErr(network string, err error) {
@@ -262,11 +237,6 @@ func (s *Server) close() {
 		_ = c.(*tcpConn).Close()
 		return true
 	})
-
-	if s.stopRecords != nil {
-		close(s.stopRecords)
-		<-s.recordsDone
-	}
 	// The metrics stay registered: their final values remain visible.
 }
 

@@ -1,6 +1,7 @@
 package siprouter
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -63,28 +64,61 @@ func (s *Server) isTrusted(a netip.Addr) bool {
 	return false
 }
 
-// filterUDP runs on every datagram before sipgo parses it (sipgo's
-// TransportReadFilter). Returning no bytes drops the datagram.
+// maxDatagram is the largest UDP payload.
+const maxDatagram = 65535
+
+// serveUDP reads datagrams from the UDP socket, drops what the router does
+// not answer and hands the rest to handle, until the socket is closed.
+// Several readers on one socket give several answering goroutines; the
+// kernel hands each datagram to one of them.
+//
+// It replaces sipgo's UDP read loop (TransportLayer.ServeUDP), which per
+// datagram allocates the source address twice (a net.UDPAddr and its
+// String), scans the whole datagram for NUL bytes, and, whenever the
+// source port differs from the previous datagram's (several PBX processes,
+// or any NAT), registers the source in its connection pool under a lock.
+// The router needs none of that: it answers on this socket, and the
+// transactions of cache misses get it as their connection (udpConn).
 //   - Untrusted sources are dropped here, unparsed: cheapest for a flood.
 //   - An ACK while no transaction is pending can only belong to a stateless
 //     3xx/4xx answer and is absorbed without parsing, which saves about a
 //     third of the per-call parsing cost.
-//
-// It must never return an error: sipgo stops reading the socket on one.
-func (s *Server) filterUDP(p sip.TransportReadProps, data []byte) ([]byte, error) {
-	if p.Transport != "UDP" {
-		return data, nil // TCP is filtered at accept time; its reads are stream chunks
+func (s *Server) serveUDP(parser *sip.Parser) error {
+	buf := make([]byte, maxDatagram)
+	for {
+		n, src, err := s.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		if !s.isTrusted(src.Addr()) {
+			s.m.untrusted.Inc()
+			continue
+		}
+		data := buf[:n]
+		if len(bytes.TrimSpace(data)) == 0 {
+			continue // a CRLF keep-alive (RFC 5626 §3.5.1)
+		}
+		if len(data) > 4 && string(data[:4]) == "ACK " && !s.pending.active() {
+			s.m.ack.Inc()
+			continue
+		}
+		msg, err := parser.ParseSIP(data) // copies what it keeps: buf is reused
+		if err != nil {
+			s.m.malformed.Inc()
+			s.log.Debug("sip router: unparsable datagram", "source", src.String(), "error", err)
+			continue
+		}
+		msg.SetTransport("UDP")
+		msg.SetSource(src.String())
+		s.onMessage(msg)
 	}
-	ua, ok := p.RemoteAddr.(*net.UDPAddr)
-	if !ok || !s.isTrusted(ua.AddrPort().Addr()) {
-		s.m.untrusted.Inc()
-		return nil, nil
-	}
-	if len(data) > 4 && string(data[:4]) == "ACK " && !s.pending.active() {
-		s.m.ack.Inc()
-		return nil, nil
-	}
-	return data, nil
 }
 
 // tcpListener closes connections from untrusted sources as they are
@@ -153,11 +187,16 @@ func (s *Server) writeNet(req *sip.Request, b []byte) error {
 }
 
 // newNetTx makes a sipgo server transaction for a cache miss on the
-// connection the request came in on (sipgo's pool knows it by source).
+// connection the request came in on: the UDP socket, or the TCP connection
+// sipgo's pool knows by its source.
 func (s *Server) newNetTx(req *sip.Request, key string) (serverTx, error) {
-	conn, err := s.tp.GetConnection(req.Transport(), req.Source())
-	if err != nil {
-		return nil, err
+	var conn sip.Connection = s.udpConn
+	if req.Transport() != "UDP" {
+		c, err := s.tp.GetConnection(req.Transport(), req.Source())
+		if err != nil {
+			return nil, err
+		}
+		conn = c
 	}
 	tx := sip.NewServerTx(key, req, conn, s.log)
 	if err := tx.Init(); err != nil {
