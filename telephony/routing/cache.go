@@ -182,49 +182,24 @@ func (t *tombstones) prune(maxAge time.Duration) {
 	t.n.Store(int64(len(t.m)))
 }
 
-// interned shares the memory of the CRM user ids answers name: there are
-// few of them (the CRM's users), and the cached path hashes one per call
-// to find the link, so a shared copy stays in the CPU cache where 100,000
-// separate copies would not.
-type interned struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-// maxInterned bounds the pool; past it, ids are used as they come.
-const maxInterned = 100_000
-
-func (in *interned) get(s string) string {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if v, ok := in.m[s]; ok {
-		return v
-	}
-	if in.m == nil {
-		in.m = map[string]string{}
-	}
-	if len(in.m) < maxInterned {
-		in.m[s] = s
-	}
-	return s
-}
-
 // answerShards splits the answer LRU so that concurrent calls rarely touch
 // the same lock.
 const answerShards = 16
 
 // localCache is the in-process layer: answers per caller, and the
-// normalised form of callers not sent as E.164.
+// normalised form of callers not sent as E.164. Answers for E.164 callers
+// that pack go in packed, where the GC does not scan them; the others in
+// the LRU shards. A key is in one of the two at most.
 type localCache struct {
 	seed   maphash.Seed
+	packed *packedAnswers
 	shards [answerShards]*lru.Cache[answerKey, answer] // by value: one pointer less to chase
 	norm   *lru.Cache[normKey, string]                 // "" for a caller that is not a number
 	tombs  tombstones
-	users  interned
 }
 
 func newLocalCache(size int) *localCache {
-	c := &localCache{seed: maphash.MakeSeed()}
+	c := &localCache{seed: maphash.MakeSeed(), packed: newPackedAnswers(size)}
 	for i := range c.shards {
 		c.shards[i], _ = lru.New[answerKey, answer](max(size/answerShards, 16))
 	}
@@ -240,16 +215,20 @@ func (c *localCache) shard(k answerKey) *lru.Cache[answerKey, answer] {
 }
 
 // get returns the live answer for k at now (Unix nanoseconds). It peeks:
-// a hit takes the shard's read lock only and does not reorder the LRU
-// list, so eviction is by age of insertion, which TTLs bound anyway.
+// a hit takes the shard's read lock only and does not reorder, so
+// eviction is by age of insertion, which TTLs bound anyway.
 func (c *localCache) get(k answerKey, now int64) (answer, bool) {
-	sh := c.shard(k)
-	a, ok := sh.Peek(k)
+	a, ok := answer{}, false
+	if k.num != 0 {
+		a, ok = c.packed.get(numKey{k.tenant, k.num})
+	}
 	if !ok {
-		return answer{}, false
+		if a, ok = c.shard(k).Peek(k); !ok {
+			return answer{}, false
+		}
 	}
 	if a.expires <= now || c.tombs.stale(&a, k) {
-		sh.Remove(k)
+		c.remove(k)
 		return answer{}, false
 	}
 	return a, true
@@ -260,14 +239,27 @@ func (c *localCache) put(k answerKey, a *answer) {
 	if c.tombs.stale(a, k) {
 		return
 	}
+	if k.num != 0 && c.packed.put(numKey{k.tenant, k.num}, a) {
+		c.shard(k).Remove(k)
+		return
+	}
+	if k.num != 0 {
+		c.packed.remove(numKey{k.tenant, k.num})
+	}
 	v := *a
-	v.crmUser = c.users.get(v.crmUser)
+	v.crmUser = c.packed.users.intern(v.crmUser)
 	c.shard(k).Add(k, v)
 }
 
-func (c *localCache) remove(k answerKey) { c.shard(k).Remove(k) }
+func (c *localCache) remove(k answerKey) {
+	if k.num != 0 {
+		c.packed.remove(numKey{k.tenant, k.num})
+	}
+	c.shard(k).Remove(k)
+}
 
 func (c *localCache) purge() {
+	c.packed.purge()
 	for _, sh := range c.shards {
 		sh.Purge()
 	}
