@@ -72,7 +72,8 @@ func TestLocalCache_PackedAndLoose(t *testing.T) {
 
 func TestPackedAnswers_EvictsOldestInsertion(t *testing.T) {
 	p := newPackedAnswers(16 * answerShards) // 16 per shard
-	key := func(i int) numKey { return numKey{1, uint64(380670000000 + i*answerShards)} } // one shard
+	// Keys answerShards apart fall in one shard.
+	key := func(i int) numKey { return numKey{1, uint64(380670000000 + i*answerShards)} }
 	for i := range 16 {
 		if !p.put(key(i), &answer{order: uint16(i)}) {
 			t.Fatal("a no-match answer did not pack")
