@@ -19,8 +19,8 @@ import (
 // rest (Bitrix24's "company:…" ids, CRM failures, callers that are not
 // numbers) stay in localCache's LRU.
 //
-// Eviction is by age of insertion (FIFO), like the LRU's: a hit does not
-// reorder, and TTLs bound an answer's life anyway.
+// Eviction is by age of insertion, like the LRU's: a hit does not reorder
+// (TTLs bound an answer's life anyway), a put makes the answer the newest.
 type packedAnswers struct {
 	shards [answerShards]packedShard
 	users  userTable
@@ -49,24 +49,77 @@ type packed struct {
 // packedKinds are the entity kinds a packed answer can name; 0 is none.
 var packedKinds = [...]connectors.EntityKind{"", connectors.KindLead, connectors.KindDeal, connectors.KindContact}
 
-// packedShard is one lock's worth of answers. ring holds the keys in
-// insertion order; each put takes the next slot and evicts the key there,
-// unless that key has been put again since (its packed.slot moved on).
+// packedShard is one lock's worth of answers, at most per of them. ring is
+// a queue of the keys in insertion order, oldest at head: a put appends its
+// key, and a key put again leaves a dead slot behind (its packed.slot has
+// moved on). When the shard is full, a new key evicts the oldest live key;
+// when the ring is full, its dead slots are dropped (compact).
 type packedShard struct {
-	mu   sync.RWMutex
-	m    map[numKey]packed
-	ring []numKey
-	next uint32
+	mu         sync.RWMutex
+	m          map[numKey]packed
+	ring       []numKey
+	head, used uint32
+	per        int
 }
 
 func newPackedAnswers(size int) *packedAnswers {
 	p := &packedAnswers{}
 	per := max(size/answerShards, 16)
 	for i := range p.shards {
-		p.shards[i].m = make(map[numKey]packed, per)
-		p.shards[i].ring = make([]numKey, per)
+		p.shards[i] = packedShard{m: make(map[numKey]packed, per), ring: make([]numKey, 2*per), per: per}
 	}
 	return p
+}
+
+// popOldest takes the oldest slot off the ring and evicts its key if the
+// slot is still that key's.
+func (sh *packedShard) popOldest() {
+	slot := sh.head
+	sh.head = (sh.head + 1) % uint32(len(sh.ring))
+	sh.used--
+	k := sh.ring[slot]
+	if v, ok := sh.m[k]; ok && v.slot == slot {
+		delete(sh.m, k)
+	}
+}
+
+// compact drops the ring's dead slots, keeping the live keys in order. The
+// ring has room for twice the answers, so this runs at most once per per
+// puts, and frees at least per slots.
+func (sh *packedShard) compact() {
+	n := uint32(len(sh.ring))
+	w := uint32(0)
+	for i := range sh.used {
+		from := (sh.head + i) % n
+		k := sh.ring[from]
+		v, ok := sh.m[k]
+		if !ok || v.slot != from {
+			continue
+		}
+		to := (sh.head + w) % n // never ahead of from
+		sh.ring[to] = k
+		v.slot = to
+		sh.m[k] = v
+		w++
+	}
+	sh.used = w
+}
+
+// add keeps v for k as the newest insertion. The caller holds mu.
+func (sh *packedShard) add(k numKey, v packed) {
+	if _, ok := sh.m[k]; !ok {
+		for len(sh.m) >= sh.per {
+			sh.popOldest() // skips dead slots until it evicts a key
+		}
+	}
+	if sh.used == uint32(len(sh.ring)) {
+		sh.compact()
+	}
+	slot := (sh.head + sh.used) % uint32(len(sh.ring))
+	sh.used++
+	sh.ring[slot] = k
+	v.slot = slot
+	sh.m[k] = v
 }
 
 func (p *packedAnswers) shard(k numKey) *packedShard { return &p.shards[k.num%answerShards] }
@@ -91,17 +144,8 @@ func (p *packedAnswers) put(k numKey, a *answer) bool {
 	}
 	sh := p.shard(k)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	slot := sh.next
-	sh.next = (sh.next + 1) % uint32(len(sh.ring))
-	if old := sh.ring[slot]; old != k {
-		if o, ok := sh.m[old]; ok && o.slot == slot {
-			delete(sh.m, old) // the oldest insertion goes
-		}
-	}
-	v.slot = slot
-	sh.ring[slot] = k
-	sh.m[k] = v
+	sh.add(k, v)
+	sh.mu.Unlock()
 	return true
 }
 
@@ -117,6 +161,7 @@ func (p *packedAnswers) purge() {
 		sh := &p.shards[i]
 		sh.mu.Lock()
 		clear(sh.m)
+		sh.head, sh.used = 0, 0
 		sh.mu.Unlock()
 	}
 }

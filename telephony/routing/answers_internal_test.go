@@ -2,7 +2,9 @@ package routing
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -92,6 +94,20 @@ func TestPackedAnswers_EvictsOldestInsertion(t *testing.T) {
 	if a, _ := p.get(key(0)); a.order != 100 {
 		t.Errorf("answer 0 has order %d, want the second put's 100", a.order)
 	}
+	p.remove(key(16))
+	p.put(key(1), &answer{}) // back to 16 answers
+	// Answers put again in any order, as the lookups of a busy router
+	// refresh them, crowd nobody out: the shard is full, not over.
+	for round := range 3 {
+		for _, i := range rand.Perm(16)[:8] {
+			p.put(key(i), &answer{})
+		}
+		for i := range 16 {
+			if _, ok := p.get(key(i)); !ok {
+				t.Errorf("round %d: answer %d evicted by refreshes of others", round, i)
+			}
+		}
+	}
 	// Bounded: far more puts than room leave at most 16 in the shard.
 	for i := range 1000 {
 		p.put(key(100+i), &answer{})
@@ -150,5 +166,41 @@ func BenchmarkLocalCache_GC(b *testing.B) {
 			b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/(1<<20), "live-MB")
 			runtime.KeepAlive(c)
 		})
+	}
+}
+
+// TestPackedShard_Invariants: through random puts and removes, a shard
+// stays bounded, every answer's slot holds its key inside the ring's used
+// part, and the most recent puts are all there.
+func TestPackedShard_Invariants(t *testing.T) {
+	p := newPackedAnswers(16 * answerShards)
+	sh := &p.shards[0]
+	var recent []numKey
+	for i := range 20_000 {
+		k := numKey{1, uint64(rand.IntN(40) * answerShards)}
+		if rand.IntN(10) == 0 {
+			p.remove(k)
+			recent = slices.DeleteFunc(recent, func(r numKey) bool { return r == k })
+			continue
+		}
+		p.put(k, &answer{order: uint16(i)})
+		recent = append(slices.DeleteFunc(recent, func(r numKey) bool { return r == k }), k)
+		if len(recent) > 16 {
+			recent = recent[1:]
+		}
+		if len(sh.m) > sh.per {
+			t.Fatalf("step %d: %d answers in a shard of %d", i, len(sh.m), sh.per)
+		}
+		for k, v := range sh.m {
+			n := uint32(len(sh.ring))
+			if sh.ring[v.slot] != k || (v.slot+n-sh.head)%n >= sh.used {
+				t.Fatalf("step %d: %v in slot %d outside the ring's used part or not holding it", i, k, v.slot)
+			}
+		}
+		for _, r := range recent {
+			if _, ok := sh.m[r]; !ok {
+				t.Fatalf("step %d: one of the last %d puts, %v, was evicted", i, sh.per, r)
+			}
+		}
 	}
 }
