@@ -38,6 +38,9 @@ type options struct {
 	postgres  string
 	redis     string
 	noRecords bool
+	// resolution is how finely the maximum rate is searched for once a
+	// system failed.
+	resolution int
 }
 
 func main() {
@@ -52,6 +55,7 @@ func main() {
 	flag.StringVar(&o.postgres, "postgres", "postgres://127.0.0.1:5432/test?sslmode=disable", "PostgreSQL the router uses (a schema is created and dropped)")
 	flag.StringVar(&o.redis, "redis", "redis://127.0.0.1:6379", "Redis the router uses (a database 1–15 is claimed and flushed)")
 	flag.BoolVar(&o.noRecords, "no-records", false, "diagnostic: make the router's decision records fail at once (no PostgreSQL writes)")
+	flag.IntVar(&o.resolution, "resolution", 1000, "calls/s: where a system failed, bisect between its last good rate and the failed one down to this step")
 	keep := flag.Bool("keep", false, "keep the work directory with logs and sipp traces")
 	flag.Parse()
 	for _, r := range strings.Split(*rates, ",") {
@@ -60,6 +64,9 @@ func main() {
 			fatalf("bad -rates %q", *rates)
 		}
 		o.rates = append(o.rates, n)
+	}
+	if o.resolution <= 0 {
+		fatalf("bad -resolution %d", o.resolution)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -116,34 +123,50 @@ func (b *bench) run(ctx context.Context) error {
 	}
 	var steps []step
 	best := map[string]step{}
-	failed := map[string]bool{}
+	lastOK, failedAt := map[string]int{}, map[string]int{}
 	for _, rate := range b.o.rates {
 		// Both systems at each rate in turn, so load from other processes on
 		// the machine hits them alike.
 		for _, s := range b.systems {
-			if failed[s.name] {
-				continue
+			if failedAt[s.name] != 0 {
+				continue // higher rates would fail too
 			}
-			st, err := b.runStep(ctx, s, stepRun{rate: rate})
+			st, err := b.measure(ctx, s, rate)
 			if err != nil {
 				return err
 			}
-			// The machine is shared: a step that failed while other processes
-			// took a good part of a core is noise, not the system's limit, so it
-			// is tried again (at most twice) before the ramp ends.
-			for try := 0; try < 2 && !st.ok() && st.otherShare() > noisyLoad; try++ {
-				report(st)
-				logf("%s at %d/s: other processes used %.0f%% CPU; trying again", s.name, rate, 100*st.otherShare())
-				if st, err = b.runStep(ctx, s, stepRun{rate: rate}); err != nil {
-					return err
-				}
-				st.retried = true
-			}
 			steps = append(steps, st)
-			report(st)
 			if !st.ok() {
-				failed[s.name] = true // higher rates would fail too
-			} else if st.achieved > best[s.name].achieved {
+				failedAt[s.name] = rate
+				continue
+			}
+			lastOK[s.name] = rate
+			if st.achieved > best[s.name].achieved {
+				best[s.name] = st
+			}
+		}
+	}
+	// The ramp's steps are coarse: where a system failed, bisect between
+	// its last good rate and the failed one, to -resolution.
+	for _, s := range b.systems {
+		lo, hi := lastOK[s.name], failedAt[s.name]
+		for hi != 0 && hi-lo > b.o.resolution {
+			mid := (lo + hi) / 2 / b.o.resolution * b.o.resolution
+			if mid <= lo {
+				mid = lo + b.o.resolution
+			}
+			st, err := b.measure(ctx, s, mid)
+			if err != nil {
+				return err
+			}
+			st.refined = true
+			steps = append(steps, st)
+			if !st.ok() {
+				hi = mid
+				continue
+			}
+			lo = mid
+			if st.achieved > best[s.name].achieved {
 				best[s.name] = st
 			}
 		}
@@ -169,6 +192,23 @@ func (b *bench) run(ctx context.Context) error {
 	b.peakRSS = procStatus(b.router.cmd.Process.Pid, "VmHWM")
 	printTables(os.Stdout, b, steps, best, half)
 	return nil
+}
+
+// measure runs one step of s at rate. The machine is shared: a step that
+// failed while other processes took a good part of a core is noise, not
+// the system's limit, so it is tried again (at most twice).
+func (b *bench) measure(ctx context.Context, s *system, rate int) (step, error) {
+	st, err := b.runStep(ctx, s, stepRun{rate: rate})
+	for try := 0; err == nil && try < 2 && !st.ok() && st.otherShare() > noisyLoad; try++ {
+		report(st)
+		logf("%s at %d/s: other processes used %.0f%% CPU; trying again", s.name, rate, 100*st.otherShare())
+		st, err = b.runStep(ctx, s, stepRun{rate: rate})
+		st.retried = true
+	}
+	if err == nil {
+		report(st)
+	}
+	return st, err
 }
 
 // prepare builds crmsync, seeds its world, starts both systems, checks

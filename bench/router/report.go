@@ -62,6 +62,9 @@ func printTables(w io.Writer, b *bench, steps []step, best map[string]step, half
 		if st.retried {
 			name += " (retried)"
 		}
+		if st.refined {
+			name += " (refined)"
+		}
 		cached, rec := "", ""
 		if st.system == "router" {
 			cached = fmt.Sprintf("%.2f%%", 100*st.router.cachedShare())
@@ -91,21 +94,26 @@ func sippCPU(st step) string {
 	return strings.Join(out, ", ")
 }
 
-// limit says what stopped a system's ramp: its own failures at the next
-// rate, sipp (saturated or short of the target), or nothing (the last rate).
+// limit says what stopped a system's ramp: its own failures at the lowest
+// failed rate above its best, sipp (saturated or short of the target), or
+// nothing (the last rate).
 func limit(name string, b step, steps []step) string {
+	var failed *step
 	next := false
-	for _, st := range steps {
-		if st.system != name || st.target <= b.target {
+	for i, st := range steps {
+		if st.system != name || st.target <= b.target || st.mode != "" {
 			continue
 		}
 		next = true
-		if !st.ok() {
-			if top, sat := st.sippSaturated(); sat {
-				return fmt.Sprintf("%.1f%% failed at %d/s; sipp at %.0f%% CPU", 100*st.failRate, st.target, 100*top)
-			}
-			return fmt.Sprintf("%.1f%% failed at %d/s", 100*st.failRate, st.target)
+		if !st.ok() && (failed == nil || st.target < failed.target) {
+			failed = &steps[i]
 		}
+	}
+	if failed != nil {
+		if top, sat := failed.sippSaturated(); sat {
+			return fmt.Sprintf("%.1f%% failed at %d/s; sipp at %.0f%% CPU", 100*failed.failRate, failed.target, 100*top)
+		}
+		return fmt.Sprintf("%.1f%% failed at %d/s", 100*failed.failRate, failed.target)
 	}
 	if top, sat := b.sippSaturated(); sat {
 		return fmt.Sprintf("sipp (%.0f%% CPU, %.0f of %d/s)", 100*top, b.achieved, b.target)

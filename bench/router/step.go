@@ -22,6 +22,7 @@ type step struct {
 	memory   int64
 	memHow   string
 	retried  bool    // an earlier try failed while the machine was busy
+	refined  bool    // a rate between the ramp's last good and first failed one
 	achieved float64 // successful calls per second
 	failRate float64 // failed or unanswered calls / created
 	router   routerCounts
