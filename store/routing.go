@@ -282,7 +282,7 @@ func (db *DB) DecisionByCallID(ctx context.Context, tenantID int64, sipCallID st
 	}
 	err := db.db.GetContext(ctx, &r, db.q(`SELECT tenant_id, caller, did, account_id, entity_kind, entity_id, crm_user_id,
 		employee_id, outcome, reason, latency_us, cache, created_at
-		FROM route_decisions WHERE tenant_id = ? AND sip_call_id = ? ORDER BY id LIMIT 1`), tenantID, sipCallID)
+		FROM route_decisions WHERE tenant_id = ? AND sip_call_id = ?`), tenantID, sipCallID)
 	if err = formatError(err); err == ErrNotFound {
 		return telephony.Decision{}, time.Time{}, notFound("no routing decision for call %q", sipCallID)
 	} else if err != nil {
