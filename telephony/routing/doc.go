@@ -29,9 +29,11 @@
 //     contacts, departments. It is loaded on first use (a handful of
 //     queries, no N+1), dropped on a tenant invalidation, and reloaded in
 //     the background after SnapshotTTL (10 min) while the old one serves;
-//  3. the CRM's answer for (tenant, caller) in an in-process cache
-//     (golang-lru, 16 shards, LocalSize entries, 100k): the account, entity
-//     kind and id, and responsible CRM user — or no match. A match lives
+//  3. the CRM's answer for (tenant, caller) in an in-process cache (16
+//     shards, LocalSize entries, 100k): the account, entity kind and id,
+//     and responsible CRM user — or no match. Answers of E.164 callers
+//     with numeric entity ids are packed into maps without pointers, which
+//     the GC never scans (answers.go); the rest sit in golang-lru. A match lives
 //     LocalTTL (5 min), a no-match LocalNegativeTTL (1 min), a failed
 //     lookup ErrorTTL (10 s, so a CRM outage does not make every call wait
 //     for the deadline). Hits only peek (a read lock, no reordering), so a
