@@ -96,6 +96,7 @@ type Server struct {
 
 	udp     *net.UDPConn
 	udpConn *sip.UDPConnection // udp, as the connection of UDP transactions
+	raw     *rawSender         // stateless UDP answers; nil: through the runtime
 	tcpLn   *net.TCPListener
 	tcp     sync.Map // remote addr string → *tcpConn, for stateless writes
 	tp      *sip.TransportLayer
@@ -129,6 +130,7 @@ func (s *Server) Open() error {
 	s.tp = sip.NewTransportLayer(net.DefaultResolver, parser, nil, sip.WithTransportLayerLogger(s.log))
 	s.tp.OnMessage(s.onMessage)
 	s.udpConn = &sip.UDPConnection{PacketConn: s.udp, PacketAddr: s.udp.LocalAddr().String(), Listener: true}
+	s.raw = newRawSender(s.udp)
 
 	readers := s.UDPReaders
 	if readers <= 0 {

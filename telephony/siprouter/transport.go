@@ -182,6 +182,11 @@ func (s *Server) writeNet(req *sip.Request, b []byte) error {
 	if err != nil {
 		return err
 	}
+	if s.raw != nil {
+		if handled, err := s.raw.send(b, dst); handled {
+			return err
+		}
+	}
 	_, err = s.udp.WriteToUDPAddrPort(b, dst)
 	return err
 }
