@@ -17,18 +17,10 @@ const anonymousCaller = "anonymous"
 // sends them so); mapping.E164 still validates them once, when Resolve
 // looks them up, and an invalid one is cached as such.
 func e164Digits(raw string) (uint64, bool) {
-	if len(raw) < 9 || len(raw) > 16 || raw[0] != '+' || raw[1] == '0' {
+	if len(raw) < 9 || len(raw) > 16 || raw[0] != '+' {
 		return 0, false
 	}
-	var n uint64
-	for i := 1; i < len(raw); i++ {
-		c := raw[i]
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(c-'0')
-	}
-	return n, true
+	return canonicalUint(raw[1:]) // no leading 0: E.164 country codes start at 1
 }
 
 // plainE164 reports whether raw is written as E.164.
