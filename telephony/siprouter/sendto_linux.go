@@ -100,11 +100,11 @@ func (s *rawSender) send(b []byte, dst netip.AddrPort) (handled bool, err error)
 		putPort(&sa4.Port, port)
 		r.salen = syscall.SizeofSockaddrInet4
 	}
-	if err := s.rc.Control(r.do); err != nil {
-		r.b = nil
+	err = s.rc.Control(r.do)
+	r.b = nil // the pool must not keep the answer alive
+	if err != nil {
 		return true, err // the socket is closed
 	}
-	r.b = nil
 	switch r.errno {
 	case 0:
 		return true, nil

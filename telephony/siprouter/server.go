@@ -16,8 +16,9 @@
 // sipgo's Server and UserAgent are not used: a UserAgent always creates a
 // transaction layer that subscribes to every message and makes a server
 // transaction (5 s of lingering state over UDP) per INVITE. The router
-// builds a bare sip.TransportLayer, handles messages in OnMessage, and
-// creates sip.ServerTx itself for cache misses only.
+// reads its UDP socket itself (serveUDP), lets a bare sip.TransportLayer
+// read TCP, handles messages from both in handle, and creates sip.ServerTx
+// itself for cache misses only.
 package siprouter
 
 import (
