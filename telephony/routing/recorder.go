@@ -65,7 +65,7 @@ func (rec *Recorder) Open() error {
 	}
 	records := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "crmsync_routing_records_total",
-		Help: "Routing decisions recorded, by result (written, dropped, failed).",
+		Help: "Routing decisions by result: written (handed to the store, which skips calls already recorded), dropped (queue full), failed.",
 	}, []string{"result"})
 	var err error
 	if rec.Registerer != nil {
