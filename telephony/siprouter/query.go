@@ -52,7 +52,7 @@ func routeQuery(req *sip.Request, trusted bool) (q telephony.RouteQuery, anonymo
 			tenant = h.Value()
 		}
 	}
-	if trusted {
+	if trusted && tenant != "" { // ParseInt("") allocates its error
 		if id, err := strconv.ParseInt(strings.TrimSpace(tenant), 10, 64); err == nil && id > 0 {
 			q.TenantID = id
 		}
