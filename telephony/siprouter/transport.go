@@ -78,15 +78,20 @@ const maxDatagram = 65535
 // source port differs from the previous datagram's (several PBX processes,
 // or any NAT), registers the source in its connection pool under a lock.
 // The router needs none of that: it answers on this socket, and the
-// transactions of cache misses get it as their connection (udpConn).
+// transactions of cache misses get it as their connection (udpConn). On
+// Linux it reads with a raw recvfrom (udpReader, recvfrom_linux.go).
 //   - Untrusted sources are dropped here, unparsed: cheapest for a flood.
 //   - An ACK while no transaction is pending can only belong to a stateless
 //     3xx/4xx answer and is absorbed without parsing, which saves about a
 //     third of the per-call parsing cost.
 func (s *Server) serveUDP(parser *sip.Parser) error {
 	buf := make([]byte, maxDatagram)
+	read := s.udp.ReadFromUDPAddrPort
+	if r := newUDPReader(s.udp, buf); r != nil {
+		read = func([]byte) (int, netip.AddrPort, error) { return r.read() }
+	}
 	for {
-		n, src, err := s.udp.ReadFromUDPAddrPort(buf)
+		n, src, err := read(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return nil
