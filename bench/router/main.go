@@ -35,6 +35,7 @@ type options struct {
 	children  int
 	warmRate  int
 	probeRate int
+	halfRuns  int // half-load runs per system with shared cores
 	postgres  string
 	redis     string
 	noRecords bool
@@ -52,6 +53,7 @@ func main() {
 	flag.IntVar(&o.children, "kamailio-children", 2, "Kamailio UDP worker processes")
 	flag.IntVar(&o.warmRate, "warm-rate", 3000, "calls/s of the router's warm-up pass before each step")
 	flag.IntVar(&o.probeRate, "probe-rate", 500, "INVITEs/s of the latency probe during the half-load runs")
+	flag.IntVar(&o.halfRuns, "half-runs", 3, "half-load runs per system with shared cores (a tail latency from one run is noise)")
 	flag.StringVar(&o.postgres, "postgres", "postgres://127.0.0.1:5432/test?sslmode=disable", "PostgreSQL the router uses (a schema is created and dropped)")
 	flag.StringVar(&o.redis, "redis", "redis://127.0.0.1:6379", "Redis the router uses (a database 1–15 is claimed and flushed)")
 	flag.BoolVar(&o.noRecords, "no-records", false, "diagnostic: make the router's decision records fail at once (no PostgreSQL writes)")
@@ -67,6 +69,9 @@ func main() {
 	}
 	if o.resolution <= 0 {
 		fatalf("bad -resolution %d", o.resolution)
+	}
+	if o.halfRuns <= 0 {
+		fatalf("bad -half-runs %d", o.halfRuns)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -171,22 +176,29 @@ func (b *bench) run(ctx context.Context) error {
 			}
 		}
 	}
-	// Half load, each system with everything sharing both cores, then
-	// with sipp and the probe on CPU 0 and the server on CPU 1.
+	// Half load, each system with everything sharing both cores
+	// (-half-runs times, the systems taking turns), then once with sipp
+	// and the probe on CPU 0 and the server on CPU 1.
 	var half []step
 	for _, pinned := range []bool{false, true} {
-		for _, s := range b.systems {
-			bs, ok := best[s.name]
-			if !ok {
-				continue
+		runs := b.o.halfRuns
+		if pinned {
+			runs = 1
+		}
+		for run := range runs {
+			for _, s := range b.systems {
+				bs, ok := best[s.name]
+				if !ok {
+					continue
+				}
+				rate := max(1000, int(bs.achieved/2)/1000*1000)
+				st, err := b.runStep(ctx, s, stepRun{rate: rate, traceRTT: true, pinned: pinned, run: run})
+				if err != nil {
+					return err
+				}
+				report(st)
+				half = append(half, st)
 			}
-			rate := max(1000, int(bs.achieved/2)/1000*1000)
-			st, err := b.runStep(ctx, s, stepRun{rate: rate, traceRTT: true, pinned: pinned})
-			if err != nil {
-				return err
-			}
-			report(st)
-			half = append(half, st)
 		}
 	}
 	b.peakRSS = procStatus(b.router.cmd.Process.Pid, "VmHWM")
@@ -301,7 +313,7 @@ func report(st step) {
 		extra = fmt.Sprintf("  cached %.2f%%  records written %.0f dropped %.0f", 100*st.router.cachedShare(), st.router.written, st.router.dropped)
 	}
 	if st.mode != "" {
-		extra += fmt.Sprintf("  [%s] sipp p50/p99 %s/%s probe p50/p99 %s/%s", st.mode, ms(percentile(allRTTs(st), 50)),
+		extra += fmt.Sprintf("  [%s] sipp p50/p99 %s/%s probe p50/p99 %s/%s", halfLabel(st), ms(percentile(allRTTs(st), 50)),
 			ms(percentile(allRTTs(st), 99)), dur(probeP(st, 50)), dur(probeP(st, 99)))
 	}
 	logf("%-8s target %6d/s  achieved %8.0f/s  failed %.3f%%  %5.1f µs CPU/call (+%.1f PostgreSQL)  sipp CPU max %3.0f%%  other load %3.0f%%%s%s",

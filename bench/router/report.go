@@ -28,15 +28,23 @@ func printTables(w io.Writer, b *bench, steps []step, best map[string]step, half
 			fmt.Fprintf(w, "| %s | – (failed at the first rate) | | | | | | | | |\n", name)
 			continue
 		}
-		hs, hp := halfRun(half, name, "shared"), halfRun(half, name, "pinned")
+		hs, hp := halfRuns(half, name, "shared"), halfRuns(half, name, "pinned")
 		mem := fmt.Sprintf("%.0f MB %s", float64(bs.memory)/(1<<20), bs.memHow)
 		if name == "router" {
 			mem += fmt.Sprintf(", Go heap %.0f MB (peak RSS %.0f MB, warm-ups included)", float64(bs.heap)/(1<<20), float64(b.peakRSS)/(1<<20))
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %d/s | %.1f | %.1f | %s / %s (at %d/s) | %s / %s | %s | %s | %s |\n",
+		var perRun []string
+		for _, st := range hs {
+			perRun = append(perRun, fmt.Sprintf("%.2f", float64(probeP(st, 99))/float64(time.Millisecond)))
+		}
+		target := 0
+		if len(hs) > 0 {
+			target = hs[0].target
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %d/s | %.1f | %.1f | %s / %s (at %d/s; p99 per run %s ms) | %s / %s | %s | %s | %s |\n",
 			name, bs.achieved, bs.target, bs.usPerCall(bs.sysCPU), bs.usPerCall(bs.pgCPU),
-			dur(probeP(hs, 50)), dur(probeP(hs, 99)), hs.target, dur(probeP(hp, 50)), dur(probeP(hp, 99)),
-			ms(percentile(allRTTs(hs), 99)), mem, limit(name, bs, steps))
+			dur(pooledP(hs, 50)), dur(pooledP(hs, 99)), target, strings.Join(perRun, ", "), dur(pooledP(hp, 50)), dur(pooledP(hp, 99)),
+			ms(pooledSipp(hs, 99)), mem, limit(name, bs, steps))
 	}
 	if r, k := best["router"], best["kamailio"]; r.achieved > 0 && k.achieved > 0 {
 		fmt.Fprintf(w, "| **router / kamailio** | **%.2f×** | | %.2f× | | | | | | |\n",
@@ -44,12 +52,13 @@ func printTables(w io.Writer, b *bench, steps []step, best map[string]step, half
 	}
 
 	fmt.Fprintln(w, "\nHalf load: sipp offers the load (its -trace_rtt counts whole milliseconds of its own event loop);")
-	fmt.Fprintf(w, "the probe sends %d INVITEs/s more and times each answer on the monotonic clock.\n\n", o.probeRate)
+	fmt.Fprintf(w, "the probe sends %d INVITEs/s more and times each answer on the monotonic clock. With shared cores each\n", o.probeRate)
+	fmt.Fprintf(w, "system runs %d times, the systems taking turns; the summary pools the runs' probe times.\n\n", o.halfRuns)
 	fmt.Fprintln(w, "| system | cores | rate/s | failed | probe calls | probe p50 / p90 / p99 / max | sipp p50 / p99 | server CPU | sipp CPU | other |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, st := range half {
 		fmt.Fprintf(w, "| %s | %s | %d | %.3f%% | %d (%d lost) | %s / %s / %s / %s | %s / %s | %.0f%% | %s | %.0f%% |\n",
-			st.system, st.mode, st.target, 100*st.failRate, len(st.probe.rtts), st.probe.lost,
+			st.system, halfLabel(st), st.target, 100*st.failRate, len(st.probe.rtts), st.probe.lost,
 			dur(probeP(st, 50)), dur(probeP(st, 90)), dur(probeP(st, 99)), dur(probeP(st, 100)),
 			ms(percentile(allRTTs(st), 50)), ms(percentile(allRTTs(st), 99)),
 			100*st.sysCPU.Seconds()/st.wall().Seconds(), sippCPU(st), 100*st.otherShare())
@@ -77,13 +86,42 @@ func printTables(w io.Writer, b *bench, steps []step, best map[string]step, half
 	}
 }
 
-func halfRun(half []step, name, mode string) step {
+// halfRuns returns name's half-load runs in mode, in order.
+func halfRuns(half []step, name, mode string) []step {
+	var out []step
 	for _, st := range half {
 		if st.system == name && st.mode == mode {
-			return st
+			out = append(out, st)
 		}
 	}
-	return step{}
+	return out
+}
+
+// halfLabel names a half-load run: its mode, and its number after the first.
+func halfLabel(st step) string {
+	if st.run == 0 {
+		return st.mode
+	}
+	return fmt.Sprintf("%s, run %d", st.mode, st.run+1)
+}
+
+// pooledP is the p-th percentile (0–100) of the probe's response times
+// over runs; -1 without any.
+func pooledP(runs []step, p float64) time.Duration {
+	var pool step
+	for _, st := range runs {
+		pool.probe.rtts = append(pool.probe.rtts, st.probe.rtts...)
+	}
+	return probeP(pool, p)
+}
+
+// pooledSipp is the p-th percentile of sipp's response times over runs.
+func pooledSipp(runs []step, p float64) float64 {
+	var xs []float64
+	for _, st := range runs {
+		xs = append(xs, allRTTs(st)...)
+	}
+	return percentile(xs, p)
 }
 
 func sippCPU(st step) string {

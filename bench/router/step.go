@@ -15,6 +15,7 @@ type step struct {
 	system   string
 	target   int
 	mode     string // half-load runs: "shared" or "pinned"
+	run      int    // which half-load run of its mode, from 0
 	loads    []load
 	sysCPU   time.Duration
 	pgCPU    time.Duration // every PostgreSQL process
@@ -80,6 +81,7 @@ type stepRun struct {
 	rate     int
 	traceRTT bool // sipp's -trace_rtt and the latency probe
 	pinned   bool // sipp and the probe on CPU 0, the server on CPU 1
+	run      int  // which run of this mode (half load is measured more than once)
 }
 
 // runStep offers rate calls/s to s for the step's duration, split over one
@@ -113,6 +115,10 @@ func (b *bench) runStep(ctx context.Context, s *system, sr stepRun) (step, error
 			st.mode = "pinned"
 		}
 		tag += "-half-" + st.mode
+		if sr.run > 0 {
+			tag += fmt.Sprintf("-run%d", sr.run+1)
+		}
+		st.run = sr.run
 	}
 	cpus := ""
 	if sr.pinned {
