@@ -2,6 +2,7 @@ package siprouter
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -305,26 +306,39 @@ func TestServer_OtherMethods(t *testing.T) {
 	}
 }
 
-// BenchmarkServer_Invite measures the stateless path from parsing an
-// INVITE to the response bytes, without the sockets.
+// BenchmarkServer_Invite measures the stateless path from an INVITE's
+// bytes to the response's, without the sockets, in the same run: the fast
+// path (fastpath.go) and sipgo's parser with handle.
 func BenchmarkServer_Invite(b *testing.B) {
 	s := &Server{Resolver: mapResolver{knownCaller: routed("+380671110001")}}
 	if err := s.init(); err != nil {
 		b.Fatal(err)
 	}
 	s.write = func(*sip.Request, []byte) error { return nil }
+	s.writeUDP = func([]byte, netip.AddrPort) error { return nil }
 	raw := []byte(request{}.text())
-	parser := sip.NewParser()
-	b.ReportAllocs()
-	for b.Loop() {
-		msg, err := parser.ParseSIP(raw)
-		if err != nil {
-			b.Fatal(err)
+	src := netip.MustParseAddrPort("127.0.0.1:5070")
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !s.fastInvite(raw, src) {
+				b.Fatal("not answered on the fast path")
+			}
 		}
-		msg.SetTransport("UDP")
-		msg.SetSource("127.0.0.1:5070")
-		s.onMessage(msg)
-	}
+	})
+	b.Run("sipgo", func(b *testing.B) {
+		parser := sip.NewParser()
+		b.ReportAllocs()
+		for b.Loop() {
+			msg, err := parser.ParseSIP(raw)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg.SetTransport("UDP")
+			msg.SetSource(src.String())
+			s.onMessage(msg)
+		}
+	})
 }
 
 // mapResolver caches decisions by caller and records nothing.

@@ -189,9 +189,17 @@ func writeParams(b *bytes.Buffer, params sip.HeaderParams, skipRport bool) {
 // statelessly again, gets the same tag (RFC 3261 §8.2.6.2 wants one tag
 // for all responses to a request).
 func writeToTag(b *bytes.Buffer, req *sip.Request) {
+	branch, _ := req.Via().Params.Get("branch")
+	fromTag, _ := req.From().Params.Get("tag")
+	writeTag(b, branch, req.CallID().Value(), fromTag)
+}
+
+// writeTag writes the To tag of a request with this top Via branch,
+// Call-ID and From tag (FNV-1a over the three, as 16 hex digits).
+func writeTag[T string | []byte](b *bytes.Buffer, branch, callID, fromTag T) {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
-	mix := func(s string) {
+	mix := func(s T) {
 		for i := 0; i < len(s); i++ {
 			h ^= uint64(s[i])
 			h *= prime
@@ -199,10 +207,8 @@ func writeToTag(b *bytes.Buffer, req *sip.Request) {
 		h ^= 0xff
 		h *= prime
 	}
-	branch, _ := req.Via().Params.Get("branch")
-	fromTag, _ := req.From().Params.Get("tag")
 	mix(branch)
-	mix(req.CallID().Value())
+	mix(callID)
 	mix(fromTag)
 	const hex = "0123456789abcdef"
 	var t [16]byte

@@ -48,15 +48,28 @@ func (s *Server) sendDecision(req *sip.Request, d telephony.Decision) error {
 	b := buffers.Get().(*bytes.Buffer)
 	b.Reset()
 	writeHead(b, req, code, reason)
+	host := ""
 	if code == 302 {
-		host := s.contactHost(req)
+		host = s.contactHost(req)
+	}
+	writeBody(b, d, code, host)
+	err := s.write(req, b.Bytes())
+	buffers.Put(b)
+	return err
+}
+
+// writeBody writes what follows the copied headers in an answer with d:
+// the Contacts of a 302 (E.164 contacts at contactHost), the reason, and
+// the end of the message.
+func writeBody(b *bytes.Buffer, d telephony.Decision, code int, contactHost string) {
+	if code == 302 {
 		i := 0
 		for _, c := range d.Contacts {
 			if !usableContact(c) {
 				continue
 			}
 			b.WriteString("Contact: <")
-			writeContactURI(b, c, host)
+			writeContactURI(b, c, contactHost)
 			b.WriteString(">;q=")
 			b.WriteString(qValues[min(i, len(qValues)-1)])
 			b.WriteString("\r\n")
@@ -69,9 +82,6 @@ func (s *Server) sendDecision(req *sip.Request, d telephony.Decision) error {
 		b.WriteString("\r\n")
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
-	err := s.write(req, b.Bytes())
-	buffers.Put(b)
-	return err
 }
 
 // reply answers a request statelessly with no body; 405 and the 200 to an

@@ -18,7 +18,9 @@
 // transaction (5 s of lingering state over UDP) per INVITE. The router
 // reads its UDP socket itself (serveUDP), lets a bare sip.TransportLayer
 // read TCP, handles messages from both in handle, and creates sip.ServerTx
-// itself for cache misses only.
+// itself for cache misses only. A UDP INVITE with a cached answer does not
+// reach sipgo's parser at all: the fast path (fastpath.go) reads the few
+// headers the answer needs from the datagram and copies them into it.
 package siprouter
 
 import (
@@ -105,7 +107,9 @@ type Server struct {
 	// write sends a response's bytes back to where req came from; newTx
 	// makes the server transaction for a cache miss. Tests replace both.
 	write func(req *sip.Request, b []byte) error
-	newTx func(req *sip.Request, key string) (serverTx, error)
+	// writeUDP sends the fast path's answers (fastpath.go).
+	writeUDP func(b []byte, dst netip.AddrPort) error
+	newTx    func(req *sip.Request, key string) (serverTx, error)
 
 	pending pendingCalls
 
@@ -126,6 +130,7 @@ func (s *Server) Open() error {
 		return err
 	}
 	s.write = s.writeNet
+	s.writeUDP = s.sendUDP
 	s.newTx = s.newNetTx
 	parser := sip.NewParser()
 	s.tp = sip.NewTransportLayer(net.DefaultResolver, parser, nil, sip.WithTransportLayerLogger(s.log))

@@ -84,6 +84,8 @@ const maxDatagram = 65535
 //   - An ACK while no transaction is pending can only belong to a stateless
 //     3xx/4xx answer and is absorbed without parsing, which saves about a
 //     third of the per-call parsing cost.
+//   - An INVITE while no transaction is pending goes to the fast path
+//     (fastpath.go), which answers cached callers without sipgo's parser.
 func (s *Server) serveUDP(parser *sip.Parser) error {
 	buf := make([]byte, maxDatagram)
 	read := s.udp.ReadFromUDPAddrPort
@@ -106,9 +108,14 @@ func (s *Server) serveUDP(parser *sip.Parser) error {
 		if len(bytes.TrimSpace(data)) == 0 {
 			continue // a CRLF keep-alive (RFC 5626 §3.5.1)
 		}
-		if len(data) > 4 && string(data[:4]) == "ACK " && !s.pending.active() {
-			s.m.ack.Inc()
-			continue
+		if !s.pending.active() {
+			if len(data) > 4 && string(data[:4]) == "ACK " {
+				s.m.ack.Inc()
+				continue
+			}
+			if len(data) > 7 && string(data[:7]) == "INVITE " && s.fastInvite(data, src) {
+				continue
+			}
 		}
 		msg, err := parser.ParseSIP(data) // copies what it keeps: buf is reused
 		if err != nil {
@@ -183,12 +190,17 @@ func (s *Server) writeNet(req *sip.Request, b []byte) error {
 	if err != nil {
 		return err
 	}
+	return s.sendUDP(b, dst)
+}
+
+// sendUDP writes b to dst from the router's UDP socket.
+func (s *Server) sendUDP(b []byte, dst netip.AddrPort) error {
 	if s.raw != nil {
 		if handled, err := s.raw.send(b, dst); handled {
 			return err
 		}
 	}
-	_, err = s.udp.WriteToUDPAddrPort(b, dst)
+	_, err := s.udp.WriteToUDPAddrPort(b, dst)
 	return err
 }
 
