@@ -148,8 +148,7 @@ func (s *Server) fastInvite(data []byte, src netip.AddrPort) bool {
 		s.log.Debug("sip router: answer not sent", "sip_call_id", q.CallID, "error", err)
 		return true
 	}
-	s.m.decided(d, pathStateless, time.Since(start))
-	s.record(d, q.CallID)
+	s.answered(d, q.CallID, pathStateless, time.Since(start))
 	return true
 }
 

@@ -100,6 +100,16 @@ func sameAnswer(t *testing.T, fast, slow pathResult) {
 	if fast.dst != slow.dst {
 		t.Errorf("sent to %s, sipgo path to %s", fast.dst, slow.dst)
 	}
+	// Both record the time to answer (cached decisions have none of their
+	// own); the rest must be equal.
+	for _, rs := range [][]record{fast.records, slow.records} {
+		for i := range rs {
+			if rs[i].d.Latency <= 0 {
+				t.Errorf("recorded Latency %v, want the time to answer", rs[i].d.Latency)
+			}
+			rs[i].d.Latency = 0
+		}
+	}
 	if len(fast.records) != len(slow.records) || (len(fast.records) > 0 && (fast.records[0].callID != slow.records[0].callID ||
 		!cmp.Equal(fast.records[0].d, slow.records[0].d))) {
 		t.Errorf("recorded %+v, sipgo path %+v", fast.records, slow.records)

@@ -78,6 +78,5 @@ func (s *Server) handleInvite(req *sip.Request) {
 		s.log.Debug("sip router: answer not sent", "sip_call_id", q.CallID, "error", err)
 		return
 	}
-	s.m.decided(d, pathStateless, time.Since(start))
-	s.record(d, q.CallID)
+	s.answered(d, q.CallID, pathStateless, time.Since(start))
 }

@@ -180,8 +180,7 @@ func (s *Server) lookup(p *pendingCall, q telephony.RouteQuery, start time.Time)
 		s.log.Warn("sip router: answer not sent", "sip_call_id", q.CallID, "error", err)
 		return
 	}
-	s.m.decided(d, pathTransaction, time.Since(start))
-	s.record(d, q.CallID)
+	s.answered(d, q.CallID, pathTransaction, time.Since(start))
 }
 
 // overdue is the answer when the resolver did not return in MaxWait or

@@ -2,6 +2,7 @@ package siprouter
 
 import (
 	"context"
+	"time"
 
 	"github.com/crmsync/crmsync/telephony"
 )
@@ -44,8 +45,15 @@ type Recorder interface {
 	Record(d telephony.Decision, sipCallID string)
 }
 
-// record tells the Recorder, if any, about an answered call.
-func (s *Server) record(d telephony.Decision, callID string) {
+// answered counts a call answered on path and tells the Recorder, if any.
+// A decision without a Latency of its own (the resolver does not time its
+// cache, and an overdue answer has none) is recorded with the router's:
+// from the INVITE read to its answer sent.
+func (s *Server) answered(d telephony.Decision, callID, path string, took time.Duration) {
+	s.m.decided(d, path, took)
+	if d.Latency == 0 {
+		d.Latency = took
+	}
 	if s.Recorder != nil {
 		s.Recorder.Record(d, callID)
 	}
