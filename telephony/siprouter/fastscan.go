@@ -207,11 +207,7 @@ func validParams(p []byte) bool {
 			return false
 		}
 		var seg []byte
-		if i := bytes.IndexByte(p[1:], ';'); i >= 0 {
-			seg, p = p[1:1+i], p[1+i:]
-		} else {
-			seg, p = p[1:], nil
-		}
+		seg, p = cutParam(p)
 		k, v, hasV := bytes.Cut(seg, []byte("="))
 		if !only(k, &tokenChars) || (hasV && !only(v, &paramChars)) {
 			return false
@@ -224,7 +220,7 @@ func validParams(p []byte) bool {
 // IPv4 address.
 func validHostPort(hp []byte) (host []byte, port int, ok bool) {
 	host, ps, hasPort := bytes.Cut(hp, []byte(":"))
-	if !only(host, &hostChars) || !hostChars[host[0]] || host[0] == '-' || host[0] == '.' {
+	if !only(host, &hostChars) || host[0] == '-' || host[0] == '.' {
 		return nil, 0, false
 	}
 	if hasPort {
@@ -319,17 +315,21 @@ func uriParts(uri []byte) (number, host []byte, sipURI, ok bool) {
 	return nil, nil, false, false
 }
 
+// cutParam splits `;seg[;rest]` into seg and `[;rest]`.
+func cutParam(p []byte) (seg, rest []byte) {
+	if i := bytes.IndexByte(p[1:], ';'); i >= 0 {
+		return p[1 : 1+i], p[1+i:]
+	}
+	return p[1:], nil
+}
+
 // param returns the value of the parameter name (exact case, as sipgo
 // looks it up) in `;a=b;c` (checked by validParams) and whether it is
 // there; ok is false when a parameter has name in another case.
 func param(params []byte, name string) (value []byte, has, ok bool) {
 	for len(params) > 0 {
 		var seg []byte
-		if i := bytes.IndexByte(params[1:], ';'); i >= 0 {
-			seg, params = params[1:1+i], params[1+i:]
-		} else {
-			seg, params = params[1:], nil
-		}
+		seg, params = cutParam(params)
 		k, v, _ := bytes.Cut(seg, []byte("="))
 		switch {
 		case string(k) == name:
@@ -370,19 +370,15 @@ func readVia(v []byte) (t topVia, ok bool) {
 	if t.host, t.port, ok = validHostPort(sentBy); !ok || !validParams(params) {
 		return t, false
 	}
-	// Each parameter (checked by validParams): v[pos] is its ';'.
-	for pos := len(v) - len(params); pos < len(v); {
-		end := len(v)
-		if i := bytes.IndexByte(v[pos+1:], ';'); i >= 0 {
-			end = pos + 1 + i
-		}
-		k, val, hasVal := bytes.Cut(v[pos+1:end], []byte("="))
+	for p := params; len(p) > 0; { // checked by validParams
+		seg, next := cutParam(p)
+		k, val, hasVal := bytes.Cut(seg, []byte("="))
 		switch {
 		case string(k) == "rport":
 			if !t.rport {
 				t.rport = true
 				if !hasVal {
-					t.rportAt = end
+					t.rportAt = len(v) - len(next) // where the value goes
 				}
 			}
 		case string(k) == "received":
@@ -394,7 +390,7 @@ func readVia(v []byte) (t topVia, ok bool) {
 		case bytes.EqualFold(k, []byte("rport")), bytes.EqualFold(k, []byte("received")), bytes.EqualFold(k, []byte("branch")):
 			return t, false // sipgo looks these up in this case only
 		}
-		pos = end
+		p = next
 	}
 	return t, true
 }
