@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -82,26 +81,12 @@ func (r *rawInvite) parts() (p inviteParts, ok bool) {
 func (r *rawInvite) query(p *inviteParts) (q telephony.RouteQuery, anonymous bool) {
 	q = telephony.RouteQuery{CallID: string(r.callID), DID: string(p.did)}
 	if len(r.tenant) > 0 {
-		if id, err := strconv.ParseInt(string(r.tenant), 10, 64); err == nil && id > 0 {
-			q.TenantID = id
-		}
+		q.TenantID = tenantID(string(r.tenant))
 	}
-	caller, anonHost := string(p.caller), bytes.EqualFold(p.callerHost, []byte("anonymous.invalid"))
-	if len(r.pai) > 0 {
-		if u, ok := assertedIdentity(string(r.pai)); ok {
-			caller, anonHost = uriNumber(&u), strings.EqualFold(u.Host, "anonymous.invalid")
-		}
-	}
-	host := ""
-	if anonHost {
-		host = "anonymous.invalid"
-	}
-	if withheld(caller, host, string(r.privacy)) {
-		q.Caller = anonymousCaller
-		return q, true
-	}
-	q.Caller = caller
-	return q, false
+	// string(r.pai) and string(r.privacy) allocate only when they were sent.
+	q.Caller, anonymous = caller(string(p.caller), bytes.EqualFold(p.callerHost, []byte(anonymousHost)),
+		string(r.pai), string(r.privacy))
+	return q, anonymous
 }
 
 // fastInvite answers a trusted UDP INVITE from src on the fast path. It
@@ -136,12 +121,12 @@ func (s *Server) fastInvite(data []byte, src netip.AddrPort) bool {
 	b := buffers.Get().(*bytes.Buffer)
 	b.Reset()
 	writeFastHead(b, &r, &p, src, code, reason)
-	contactHost := s.ContactHost
-	if contactHost == "" {
-		contactHost = string(p.ruriHost)
+	host := ""
+	if code == 302 {
+		host = s.contactHostOf(string(p.ruriHost))
 	}
-	writeBody(b, d, code, contactHost)
-	err := s.writeUDP(b.Bytes(), r.top.responseAddr(src))
+	writeBody(b, d, code, host)
+	err := s.writeUDP(b.Bytes(), replyAddr(src, r.top.rport, r.top.port))
 	buffers.Put(b)
 	if err != nil {
 		s.m.writeErrors.Inc()
@@ -156,11 +141,8 @@ func (s *Server) fastInvite(data []byte, src netip.AddrPort) bool {
 // status line, the Vias (the top one with rport filled in and received
 // added, see viaFixes), From, To with the router's tag, Call-ID and CSeq.
 func writeFastHead(b *bytes.Buffer, r *rawInvite, p *inviteParts, src netip.AddrPort, code int, reason string) {
-	b.WriteString("SIP/2.0 ")
-	b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(code), 10))
-	b.WriteByte(' ')
-	b.WriteString(reason)
-	b.WriteString("\r\nVia: ")
+	writeStatusLine(b, code, reason)
+	b.WriteString("Via: ")
 	var hb [64]byte
 	srcHost := src.Addr().AppendTo(hb[:0])
 	top, via := r.via[0], &r.top
@@ -195,17 +177,4 @@ func writeFastHead(b *bytes.Buffer, r *rawInvite, p *inviteParts, src netip.Addr
 	b.WriteString("\r\nCSeq: ")
 	b.Write(r.cseq)
 	b.WriteString("\r\n")
-}
-
-// responseAddr is where the answer goes, as responseAddr (transport.go)
-// finds it: the source with rport, else its IP and the Via's port.
-func (t *topVia) responseAddr(src netip.AddrPort) netip.AddrPort {
-	if t.rport {
-		return src
-	}
-	port := uint16(sip.DefaultUdpPort)
-	if t.port > 0 {
-		port = uint16(t.port)
-	}
-	return netip.AddrPortFrom(src.Addr(), port)
 }

@@ -14,11 +14,7 @@ import (
 // and CSeq. It writes the parsed headers itself rather than through
 // sipgo's StringWrite, which allocates (it parses every host as an IP).
 func writeHead(b *bytes.Buffer, req *sip.Request, code int, reason string) {
-	b.WriteString("SIP/2.0 ")
-	b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(code), 10))
-	b.WriteByte(' ')
-	b.WriteString(reason)
-	b.WriteString("\r\n")
+	writeStatusLine(b, code, reason)
 	top := true
 	for _, h := range req.Headers() {
 		v, ok := h.(*sip.ViaHeader)
@@ -68,6 +64,15 @@ func writeHead(b *bytes.Buffer, req *sip.Request, code int, reason string) {
 	b.Write(strconv.AppendUint(b.AvailableBuffer(), uint64(cseq.SeqNo), 10))
 	b.WriteByte(' ')
 	b.WriteString(string(cseq.MethodName))
+	b.WriteString("\r\n")
+}
+
+// writeStatusLine writes "SIP/2.0 <code> <reason>" and its CRLF.
+func writeStatusLine(b *bytes.Buffer, code int, reason string) {
+	b.WriteString("SIP/2.0 ")
+	b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(code), 10))
+	b.WriteByte(' ')
+	b.WriteString(reason)
 	b.WriteString("\r\n")
 }
 

@@ -52,25 +52,44 @@ func routeQuery(req *sip.Request, trusted bool) (q telephony.RouteQuery, anonymo
 			tenant = h.Value()
 		}
 	}
-	if trusted && tenant != "" { // ParseInt("") allocates its error
-		if id, err := strconv.ParseInt(strings.TrimSpace(tenant), 10, 64); err == nil && id > 0 {
-			q.TenantID = id
-		}
+	if trusted && tenant != "" {
+		q.TenantID = tenantID(tenant)
 	}
-
+	if !trusted {
+		pai = ""
+	}
 	from := &req.From().Address
-	caller, host := uriNumber(from), from.Host
-	if trusted && pai != "" {
+	q.Caller, anonymous = caller(uriNumber(from), strings.EqualFold(from.Host, anonymousHost), pai, privacy)
+	return q, anonymous
+}
+
+// anonymousHost is the host of a withheld caller's URI (RFC 3323 §4.1.1.3).
+const anonymousHost = "anonymous.invalid"
+
+// tenantID reads an X-Crmsync-Tenant value: 0 unless a positive id.
+func tenantID(v string) int64 {
+	id, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || id < 0 {
+		return 0
+	}
+	return id
+}
+
+// caller is who calls, from the From URI's number (and whether its host
+// is anonymousHost), a P-Asserted-Identity value (from trusted sources
+// only; empty for none) and a Privacy value: the asserted number when it
+// has one, else From's; anonymousCaller and true when withheld.
+func caller(fromNumber string, fromAnonymous bool, pai, privacy string) (string, bool) {
+	number, anonHost := fromNumber, fromAnonymous
+	if pai != "" {
 		if u, ok := assertedIdentity(pai); ok {
-			caller, host = uriNumber(&u), u.Host
+			number, anonHost = uriNumber(&u), strings.EqualFold(u.Host, anonymousHost)
 		}
 	}
-	if withheld(caller, host, privacy) {
-		q.Caller = anonymousCaller
-		return q, true
+	if withheld(number, anonHost, privacy) {
+		return anonymousCaller, true
 	}
-	q.Caller = caller
-	return q, false
+	return number, false
 }
 
 // uriNumber is the number part of a URI: the user of a sip:/sips: URI
@@ -129,9 +148,10 @@ func cutAddress(v string) (entry, rest string) {
 }
 
 // withheld reports whether a caller hid the number: Privacy: id
-// (RFC 3325), no user part, or one of the usual anonymous markers.
-func withheld(user, host, privacy string) bool {
-	if user == "" || strings.EqualFold(host, "anonymous.invalid") {
+// (RFC 3325), no user part, an anonymousHost URI, or one of the usual
+// anonymous markers.
+func withheld(user string, anonHost bool, privacy string) bool {
+	if user == "" || anonHost {
 		return true
 	}
 	for _, w := range [...]string{"anonymous", "restricted", "unavailable", "unknown", "private", "withheld"} {

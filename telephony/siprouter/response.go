@@ -104,10 +104,14 @@ func (s *Server) reply(req *sip.Request, code int, reason string) {
 // contactHost is the host for E.164 contacts: ContactHost, or the
 // Request-URI's host, bracketed if it is an IPv6 address.
 func (s *Server) contactHost(req *sip.Request) string {
+	return s.contactHostOf(req.Recipient.Host)
+}
+
+// contactHostOf is contactHost for a Request-URI host h.
+func (s *Server) contactHostOf(h string) string {
 	if s.ContactHost != "" {
 		return s.ContactHost
 	}
-	h := req.Recipient.Host
 	if strings.IndexByte(h, ':') >= 0 && !strings.HasPrefix(h, "[") {
 		return "[" + h + "]"
 	}

@@ -253,20 +253,27 @@ func fixVia(req *sip.Request) {
 	}
 }
 
-// responseAddr is where a UDP response goes: the packet's source IP and
-// the Via's port (5060 if none), or the source port when rport was asked.
+// responseAddr is where a UDP response goes: see replyAddr.
 func responseAddr(req *sip.Request) (netip.AddrPort, error) {
 	src, err := netip.ParseAddrPort(req.Source())
 	if err != nil {
 		return src, fmt.Errorf("siprouter: source %q: %w", req.Source(), err)
 	}
 	via := req.Via()
-	if _, ok := via.Params.Get("rport"); ok {
-		return src, nil
+	_, rport := via.Params.Get("rport")
+	return replyAddr(src, rport, via.Port), nil
+}
+
+// replyAddr is where a UDP response to a request from src goes (RFC 3261
+// §18.2.2, RFC 3581): back to src when the top Via has an rport
+// parameter, else to src's IP and the Via's port (5060 if none).
+func replyAddr(src netip.AddrPort, rport bool, viaPort int) netip.AddrPort {
+	if rport {
+		return src
 	}
 	port := uint16(sip.DefaultUdpPort)
-	if via.Port > 0 {
-		port = uint16(via.Port)
+	if viaPort > 0 {
+		port = uint16(viaPort)
 	}
-	return netip.AddrPortFrom(src.Addr(), port), nil
+	return netip.AddrPortFrom(src.Addr(), port)
 }
